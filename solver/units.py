@@ -17,8 +17,10 @@ SIZE_UNITS: dict[str, int] = {
     "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
     "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50,
 }
-TIME_UNITS: dict[str, float] = {
-    "": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0,
+#: seconds per unit, as (multiplier, divisor) so that "10us" is exactly 10 / 1e6
+TIME_UNITS: dict[str, tuple[float, float]] = {
+    "": (1.0, 1.0), "s": (1.0, 1.0), "ms": (1.0, 1e3), "us": (1.0, 1e6), "µs": (1.0, 1e6),
+    "ns": (1.0, 1e9), "min": (60.0, 1.0), "h": (3600.0, 1.0),
 }
 
 _RE = re.compile(rf"^{_NUMBER}([A-Za-zµ/]*)\s*$")
@@ -82,7 +84,8 @@ def parse_time(value: object) -> float:
         num, unit = _split(value)
         if unit not in TIME_UNITS:
             raise UnitError(f"unknown time unit {unit!r} in {value!r} (use s, ms, us, ns)")
-        return num * TIME_UNITS[unit]
+        mul, div = TIME_UNITS[unit]
+        return num * mul / div
     return float(_check_number(value))
 
 

@@ -1,0 +1,5 @@
+"""``python -m solver.cli`` runs the CLI."""
+
+from solver.cli import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""Performance benchmarks (run as ``python -m solver.perf.<name>``); figures go to ``results/``."""
