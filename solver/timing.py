@@ -409,7 +409,7 @@ class _Simulation:
         reads, writes, upds, dies = tr.op_reads, tr.op_writes, tr.op_updates, tr.dies_after
         recomputable = [o.effective_recomputable for o in ops]
         ws = [o.workspace for o in ops]
-        state: dict[int, int] = {}       # tensor * T + tier -> _ARRIVING / _VALID
+        state = bytearray(len(tensors) * T)   # tensor * T + tier -> 0 absent, _ARRIVING, _VALID
         usage = [0] * T
         cap = self.cap
         peak = [0] * T
@@ -456,7 +456,7 @@ class _Simulation:
             if state[key] == _ARRIVING or in_use(t, tier):
                 err(Code.BUSY, a, now, f"tensor {tensors[t].id!r} in {names[tier]} is {why} while it is "
                                        "being read or written; wait for the reader or copy to end first")
-            del state[key]
+            state[key] = 0
             usage[tier] -= nbytes[t]
 
         if self.static_times is not None:
@@ -492,10 +492,10 @@ class _Simulation:
                         err(Code.RECOMPUTE, a, now, f"op {ops[o].id!r} may not be recomputed "
                             f"({'it has updates' if ops[o].updates else 'recomputable is false'})")
                     for t in reads[o]:
-                        if state.get(t * T + C) != _VALID:
+                        if state[t * T + C] != _VALID:
                             key = t * T + C
                             where = "it has died" if alive[t] == 2 else (
-                                "it is still arriving" if state.get(key) == _ARRIVING else "it is not there")
+                                "it is still arriving" if state[key] == _ARRIVING else "it is not there")
                             err(Code.MISSING_INPUT, a, now, f"op {ops[o].id!r} starts but its input "
                                 f"{tensors[t].id!r} has no valid copy in {names[C]} ({where}); "
                                 "prefetch it and wait for the copy")
@@ -506,7 +506,7 @@ class _Simulation:
                                 err(Code.BUSY, a, now, f"op {ops[o].id!r} updates {tensors[t].id!r} while "
                                                        f"copy {ids[c]!r} reads it; wait for the copy to end")
                         for tier in range(T):
-                            if tier != C and (t * T + tier) in state:
+                            if tier != C and state[t * T + tier]:
                                 release(t * T + tier, t, tier, a, now, "made stale by an update")
                     outs = []
                     for t in writes[o]:
@@ -516,9 +516,9 @@ class _Simulation:
                                 err(Code.DEAD_TENSOR, a, now, f"recompute of {ops[o].id!r} before its first "
                                                               f"run: {tensors[t].id!r} does not exist yet")
                                 continue
-                            if alive[t] == 2 or key in state:
+                            if alive[t] == 2 or state[key]:
                                 continue
-                        elif key in state:
+                        elif state[key]:
                             continue
                         alive[t] = 1
                         state[key] = _ARRIVING
@@ -540,7 +540,7 @@ class _Simulation:
                             f"{'before its producer started' if alive[t] == 0 else 'after it died'}")
                     else:
                         skey, dkey = t * T + s, t * T + d
-                        if state.get(skey) != _VALID:
+                        if state[skey] != _VALID:
                             err(Code.COPY_SOURCE, a, now, f"copy of {tensors[t].id!r} starts but it has no "
                                 f"valid copy in {names[s]}; wait for the copy that brings it there")
                         else:
@@ -548,7 +548,7 @@ class _Simulation:
                             if running_op >= 0 and t in upds[running_op]:
                                 err(Code.BUSY, a, now, f"copy of {tensors[t].id!r} reads it while op "
                                     f"{ops[running_op].id!r} updates it; wait for the update to end")
-                        if dkey in state:
+                        if state[dkey]:
                             err(Code.COPY_TARGET, a, now, f"copy of {tensors[t].id!r} into {names[d]} but "
                                 f"{names[d]} already holds it ({'valid' if state[dkey] == _VALID else 'arriving'})")
                         else:
@@ -565,7 +565,7 @@ class _Simulation:
                         f"{'before its producer started' if alive[t] == 0 else 'after it died'}")
                 else:
                     key = t * T + tier
-                    if key not in state:
+                    if not state[key]:
                         err(Code.FREE_MISSING, a, now, f"free of {tensors[t].id!r} in {names[tier]}, "
                                                        "which holds no copy of it")
                     else:
@@ -575,7 +575,7 @@ class _Simulation:
                     o = arg[a]
                     for t in running_outs:
                         key = t * T + C
-                        if state.get(key) == _ARRIVING:
+                        if state[key] == _ARRIVING:
                             state[key] = _VALID
                     usage[C] -= ws[o]
                     running_op = -1
@@ -584,17 +584,17 @@ class _Simulation:
                         for t in dies[o]:
                             for tier in range(T):
                                 key = t * T + tier
-                                if key in state:
+                                if state[key]:
                                     release(key, t, tier, a, now, "released at its death")
                             alive[t] = 2
                 elif k == _COPY:
                     t, s, d = arg[a], srcs[a], dsts[a]
                     inflight[stream[a]] = -1
                     skey, dkey = t * T + s, t * T + d
-                    if copy_alloc[a] and state.get(dkey) == _ARRIVING:
+                    if copy_alloc[a] and state[dkey] == _ARRIVING:
                         state[dkey] = _VALID
                     if free_src[a] and alive[t] == 1:
-                        if skey in state:
+                        if state[skey]:
                             release(skey, t, s, a, now, "released by free_src")
                         elif copy_read[a]:
                             err(Code.FREE_MISSING, a, now, f"free_src of {tensors[t].id!r} in {names[s]}, "
@@ -619,16 +619,16 @@ class _Simulation:
             if tensor.persistent:
                 if tensor.final_tier is not None:
                     ft = self.hw.tier_index.get(tensor.final_tier, -1)
-                    ok = ft >= 0 and state.get(t * T + ft) == _VALID
+                    ok = ft >= 0 and state[t * T + ft] == _VALID
                     if not ok:
                         err(Code.LOST, None, now, f"persistent tensor {tensor.id!r} ends with no valid copy "
                                                   f"in its final tier {tensor.final_tier}")
-                elif not any(state.get(t * T + tier) == _VALID for tier in range(T)):
+                elif not any(state[t * T + tier] == _VALID for tier in range(T)):
                     err(Code.LOST, None, now, f"persistent tensor {tensor.id!r} ends with no valid copy anywhere")
         for code, i, msg in self.pending_errors:
             err(code, i, start[i] if start[i] is not None else 0.0, msg)
-        compute_time = sum(dur[i] for i in range(n) if kind[i] == _RUN)
-        recompute_time = sum(dur[i] for i in range(n) if kind[i] == _RECOMPUTE)
+        compute_time = float(sum(dur[i] for i in range(n) if kind[i] == _RUN))
+        recompute_time = float(sum(dur[i] for i in range(n) if kind[i] == _RECOMPUTE))
         makespan = max((e for e in end if e is not None), default=0.0)
         if compute_time > 0:
             overhead: float | None = makespan / compute_time - 1.0

@@ -1,0 +1,1 @@
+"""Heuristic planners and baselines (each module one method; see :mod:`solver.methods`)."""

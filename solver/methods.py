@@ -1,0 +1,161 @@
+"""The planner interface and the method registry.
+
+A planner is a function ``plan(instance, options) -> PlanResult``. It returns a
+schedule and its own status; it never reports timings of its own as final (the
+driver validates every schedule, and the makespan reported is the validator's).
+
+The registry is an immutable table of entries naming the module and function of
+each planner, imported only when the method is used (as PuLP's solver adapters are).
+
+Examples
+--------
+>>> get_method("keep").name
+'keep'
+>>> get_method("nope")
+Traceback (most recent call last):
+...
+solver.methods.UnknownMethod: unknown method 'nope'; valid methods: ...
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from solver.model import Hardware, Schedule, Trace
+
+#: Planner statuses, best first. ``optimal`` only when a solver proved it.
+STATUSES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "timeout", "error")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What a planner plans for: a trace on hardware whose capacities are already in force.
+
+    Parameters
+    ----------
+    trace : Trace
+    hardware : Hardware
+        With every capacity override applied.
+    capacity : Mapping[str, int]
+        The overrides, recorded in the schedule's ``capacity`` field.
+    """
+
+    trace: Trace
+    hardware: Hardware
+    capacity: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def compute_capacity(self) -> int:
+        """Capacity of the compute tier in force."""
+        return self.hardware.capacity[self.hardware.compute_tier]
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options every planner accepts (each uses what applies to it).
+
+    Parameters
+    ----------
+    time_limit : float or None
+        Seconds of wall time the planner may use.
+    threads : int or None
+        Solver threads.
+    recompute : bool
+        Whether recomputation may be used instead of (or besides) copies.
+    seed : int
+        For any randomness.
+    extra : Mapping
+        Method-specific options (``{"window": 4}``, ``{"backend": "cbc"}``...).
+    """
+
+    time_limit: float | None = None
+    threads: int | None = None
+    recompute: bool = True
+    seed: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """A planner's answer (its own view; the driver validates the schedule).
+
+    Parameters
+    ----------
+    status : str
+        One of :data:`STATUSES`.
+    schedule : Schedule or None
+        None when the planner found none (``infeasible``, ``timeout``, ``error``).
+    objective, bound : float or None
+        The planner's own objective and a proven lower bound on the makespan, if any.
+    message : str
+        Why, for a planner that failed (names the op and bytes for an infeasible instance).
+    stats : Mapping
+        Free-form counters (model size, nodes, iterations...).
+    """
+
+    status: str
+    schedule: Schedule | None = None
+    objective: float | None = None
+    bound: float | None = None
+    message: str = ""
+    stats: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; expected one of {', '.join(STATUSES)}")
+
+
+Planner = Callable[[Instance, SolveOptions], PlanResult]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registry entry: a name, a one-line summary, and where the planner lives."""
+
+    name: str
+    summary: str
+    module: str
+    function: str
+    exact: bool = False
+
+    def load(self) -> Planner:
+        """Import and return the planner function."""
+        return getattr(importlib.import_module(self.module), self.function)
+
+
+class UnknownMethod(KeyError):
+    """A method name that is not in the registry; the message lists the valid names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+_ENTRIES: tuple[Method, ...] = (
+    Method("keep", "no offload: everything stays in (or is fetched once into) the compute tier",
+           "solver.heuristics.keep", "plan"),
+)
+
+REGISTRY: Mapping[str, Method] = MappingProxyType({m.name: m for m in _ENTRIES})
+
+
+def get_method(name: str) -> Method:
+    """Look up a method by name.
+
+    Raises
+    ------
+    UnknownMethod
+        Listing the valid names.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownMethod(f"unknown method {name!r}; valid methods: {', '.join(REGISTRY)}") from None
+
+
+def method_names() -> tuple[str, ...]:
+    """Registered method names, in registry order."""
+    return tuple(REGISTRY)
