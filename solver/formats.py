@@ -133,57 +133,84 @@ def _convert_list(doc: dict[str, Any], key: str, typ: Any, problems: Problems,
 
 
 def _trace_rules(tensors: list[Tensor], ops: list[Op], problems: Problems) -> None:
-    """Check every trace rule of the spec, recording all problems."""
+    """Check every trace rule of the spec, recording all problems.
+
+    One cheap pass finds the offending records; messages and JSON paths are built only for them.
+    """
+    kinds = frozenset(TENSOR_KINDS)
     tix: dict[str, int] = {}
     for i, t in enumerate(tensors):
-        p = f"tensors[{i}]"
-        if t.id in tix:
-            problems.add(f"{p}.id", f"duplicate tensor id {t.id!r} (first at tensors[{tix[t.id]}])")
-        else:
-            tix[t.id] = i
+        if tix.setdefault(t.id, i) != i:
+            problems.add(f"tensors[{i}].id", f"duplicate tensor id {t.id!r} (first at tensors[{tix[t.id]}])")
+    for i in [i for i, t in enumerate(tensors)
+              if t.bytes <= 0 or t.kind not in kinds or (t.final_tier is not None and not t.persistent)]:
+        t, p = tensors[i], f"tensors[{i}]"
         if t.bytes <= 0:
             problems.add(f"{p}.bytes", f"must be a positive integer, got {t.bytes}")
-        if t.kind not in TENSOR_KINDS:
+        if t.kind not in kinds:
             problems.add(f"{p}.kind", f"unknown kind {t.kind!r}; expected one of {', '.join(TENSOR_KINDS)}")
         if t.final_tier is not None and not t.persistent:
             problems.add(f"{p}.final_tier", "only allowed on a persistent tensor (set \"persistent\": true)")
-    producer: dict[str, int] = {}
-    first_producer: dict[str, int] = {}
-    for j, op in enumerate(ops):
-        for x in op.outputs:
-            first_producer.setdefault(x, j)
     seen_ops: dict[str, int] = {}
+    producer: dict[str, int] = {}
+    suspect: list[int] = []
     for j, op in enumerate(ops):
-        p = f"ops[{j}]"
-        if op.id in seen_ops:
-            problems.add(f"{p}.id", f"duplicate op id {op.id!r} (first at ops[{seen_ops[op.id]}])")
+        if seen_ops.setdefault(op.id, j) != j:
+            problems.add(f"ops[{j}].id", f"duplicate op id {op.id!r} (first at ops[{seen_ops[op.id]}])")
+        for x in op.outputs:
+            if producer.setdefault(x, j) != j or x not in tix:
+                suspect.append(j)
+        if len(op.outputs) > 1 and len(set(op.outputs)) != len(op.outputs):
+            suspect.append(j)
+    inf = float("inf")
+    for j, op in enumerate(ops):
+        if not 0 <= op.duration < inf or op.workspace < 0:
+            suspect.append(j)
+            continue
+        for x in op.inputs:
+            if producer.get(x, -1) >= j or x not in tix:
+                suspect.append(j)
+                break
         else:
-            seen_ops[op.id] = j
-        if not op.duration >= 0 or op.duration == float("inf"):
-            problems.add(f"{p}.duration", f"must be a finite number >= 0, got {op.duration}")
-        if op.workspace < 0:
-            problems.add(f"{p}.workspace", f"must be >= 0, got {op.workspace}")
-        outs = set(op.outputs)
-        for k, x in enumerate(op.outputs):
-            q = f"{p}.outputs[{k}]"
+            for x in op.updates:
+                if producer.get(x, -1) >= j or x not in tix:
+                    suspect.append(j)
+                    break
+    for i, t in enumerate(tensors):
+        if t.initial_tier is not None and t.id in producer:
+            j = producer[t.id]
+            k = ops[j].outputs.index(t.id)
+            problems.add(f"ops[{j}].outputs[{k}]", f"tensor {t.id!r} has an initial_tier, so no op may output it")
+    for j in sorted(set(suspect)):
+        _op_problems(j, ops[j], tix, producer, problems)
+
+
+def _op_problems(j: int, op: Op, tix: dict[str, int], producer: dict[str, int], problems: Problems) -> None:
+    """Record the problems of one op flagged by the fast pass of :func:`_trace_rules`."""
+    p = f"ops[{j}]"
+    if not 0 <= op.duration < float("inf"):
+        problems.add(f"{p}.duration", f"must be a finite number >= 0, got {op.duration}")
+    if op.workspace < 0:
+        problems.add(f"{p}.workspace", f"must be >= 0, got {op.workspace}")
+    outs = set(op.outputs)
+    for k, x in enumerate(op.outputs):
+        q = f"{p}.outputs[{k}]"
+        if x not in tix:
+            problems.add(q, f"unknown tensor {x!r}")
+        elif producer[x] != j:
+            problems.add(q, f"tensor {x!r} already produced by ops[{producer[x]}] (a tensor has at most one "
+                            "producer)")
+        elif op.outputs.index(x) != k:
+            problems.add(q, f"tensor {x!r} is listed twice in outputs")
+    for field_name, names in (("inputs", op.inputs), ("updates", op.updates)):
+        for k, x in enumerate(names):
+            q = f"{p}.{field_name}[{k}]"
             if x not in tix:
                 problems.add(q, f"unknown tensor {x!r}")
-            elif x in producer:
-                problems.add(q, f"tensor {x!r} already produced by ops[{producer[x]}] (a tensor has at most one producer)")
-            elif tensors[tix[x]].initial_tier is not None:
-                problems.add(q, f"tensor {x!r} has an initial_tier, so no op may output it")
-        for field_name in ("inputs", "updates"):
-            for k, x in enumerate(getattr(op, field_name)):
-                q = f"{p}.{field_name}[{k}]"
-                if x not in tix:
-                    problems.add(q, f"unknown tensor {x!r}")
-                elif x in outs:
-                    problems.add(q, f"tensor {x!r} is also an output of this op")
-                elif first_producer.get(x, -1) > j:
-                    problems.add(q, f"tensor {x!r} is used before its producer runs")
-        for x in op.outputs:
-            if x in tix and x not in producer:
-                producer[x] = j
+            elif x in outs:
+                problems.add(q, f"tensor {x!r} is also an output of this op")
+            elif producer.get(x, -1) > j:
+                problems.add(q, f"tensor {x!r} is used before its producer runs (ops[{producer[x]}])")
 
 
 def trace_from_document(doc: Any, file: str = "<trace>") -> Trace:

@@ -205,14 +205,24 @@ class Trace:
         n_t, n_o = len(tensors), len(ops)
         producer = [-1] * n_t
         users: list[list[int]] = [[] for _ in range(n_t)]
-        reads, writes, upds = [], [], []
+        reads: list[tuple[int, ...]] = []
+        writes: list[tuple[int, ...]] = []
+        upds: list[tuple[int, ...]] = []
+        get = tix.__getitem__
+        empty: tuple[int, ...] = ()
         for i, op in enumerate(ops):
-            r = tuple(dict.fromkeys([tix[x] for x in op.inputs] + [tix[x] for x in op.updates]))
-            w = tuple(tix[x] for x in op.outputs)
-            u = tuple(dict.fromkeys(tix[x] for x in op.updates))
+            r = tuple(map(get, op.inputs))
+            if op.updates:
+                u = tuple(dict.fromkeys(map(get, op.updates)))
+                r = r + u
+            else:
+                u = empty
+            if len(r) > 1 and len(set(r)) != len(r):
+                r = tuple(dict.fromkeys(r))
             reads.append(r)
-            writes.append(w)
             upds.append(u)
+            w = tuple(map(get, op.outputs))
+            writes.append(w)
             for t in r:
                 users[t].append(i)
             for t in w:
