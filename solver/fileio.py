@@ -54,7 +54,7 @@ def decode_json(data: bytes, file: str) -> Any:
     """Decode JSON bytes generically, reporting position on failure."""
     try:
         return msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InputError.single(file, "", f"malformed JSON: {exc}") from None
 
 

@@ -100,8 +100,13 @@ def _check_format(doc: Any, expected: str, problems: Problems) -> bool:
 
 
 def _convert_list(doc: dict[str, Any], key: str, typ: Any, problems: Problems,
-                  units: Mapping[str, Callable[[object], Any]]) -> list[Any]:
-    """Convert ``doc[key]`` element by element, normalising unit fields; collect problems."""
+                  units: Mapping[str, Callable[[object], Any]],
+                  positions: list[int] | None = None) -> list[Any]:
+    """Convert ``doc[key]`` element by element, normalising unit fields; collect problems.
+
+    When ``positions`` is given, the index in ``doc[key]`` of each converted element is appended
+    to it (elements that fail to convert are left out of the result).
+    """
     raw = doc.get(key, [])
     if not isinstance(raw, list):
         problems.add(key, f"expected a list, got {type(raw).__name__}")
@@ -126,6 +131,9 @@ def _convert_list(doc: dict[str, Any], key: str, typ: Any, problems: Problems,
             out.append(msgspec.convert(elem, typ))
         except msgspec.ValidationError as exc:
             problems.add(*_msgspec_problem(exc, path))
+            continue
+        if positions is not None:
+            positions.append(i)
     return out
 
 
@@ -278,7 +286,7 @@ def load_trace(path: PathLike) -> Trace:
             wire = msgspec.json.decode(data, type=_TraceDoc)
         except msgspec.ValidationError:
             wire = None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:   # bad UTF-8 is malformed JSON too
             raise InputError.single(file, "", f"malformed JSON: {exc}") from None
     if wire is None or wire.format != TRACE_FORMAT:
         return trace_from_document(decode_json(data, file), file)
@@ -456,9 +464,11 @@ def hardware_to_document(hw: Hardware) -> dict[str, Any]:
 # --- schedule ---------------------------------------------------------------------------------
 
 
-def _schedule_rules(actions: list[Action], problems: Problems) -> None:
+def _schedule_rules(actions: list[Action], problems: Problems, positions: list[int] | None = None) -> None:
+    """Check the schedule rules; ``positions[k]`` is the index in the file of ``actions[k]``."""
     seen: dict[str, int] = {}
-    for i, a in enumerate(actions):
+    for k, a in enumerate(actions):
+        i = positions[k] if positions is not None else k
         if a.id in seen:
             problems.add(f"actions[{i}].id", f"duplicate action id {a.id!r} (first at actions[{seen[a.id]}])")
         else:
@@ -505,9 +515,10 @@ def schedule_from_document(doc: Any, file: str = "<schedule>") -> Schedule:
         problems.add("solver", "expected an object")
         solver = {}
     capacity = _capacity_map(doc.get("capacity", {}), problems)
+    positions: list[int] = []
     with _no_gc():
-        actions = _convert_list(doc, "actions", Action, problems, {})
-    _schedule_rules(actions, problems)
+        actions = _convert_list(doc, "actions", Action, problems, {}, positions)
+    _schedule_rules(actions, problems, positions)
     problems.raise_if_any()
     return Schedule(str(doc.get("trace", "")), str(doc.get("hardware", "")), tuple(actions), capacity, solver)
 
@@ -521,7 +532,7 @@ def load_schedule(path: PathLike) -> Schedule:
             wire = msgspec.json.decode(data, type=_ScheduleDoc)
         except msgspec.ValidationError:
             wire = None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:   # bad UTF-8 is malformed JSON too
             raise InputError.single(file, "", f"malformed JSON: {exc}") from None
     if wire is None or wire.format != SCHEDULE_FORMAT:
         return schedule_from_document(decode_json(data, file), file)

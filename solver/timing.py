@@ -357,11 +357,13 @@ class _Simulation:
         self.kind, self.arg, self.src, self.dst, self.dur = kind, arg, src, dst, dur
         self.stream, self.free_src, self.preds = stream, free_src, preds
         if forward:
-            # A free waiting on a zero-duration action that ends at the same instant is the one
-            # case where sorting by (time, phase, sequence) differs from the event heap.
+            # A free waiting on an action that ends at the instant it starts (zero duration, or one
+            # too short to move the float clock: 1.0 + 1e-17 == 1.0) and at the free's instant is
+            # the one case where sorting by (time, phase, sequence) differs from the event heap.
             for i in range(n):
                 if kind[i] == _FREEK or kind[i] == _NOOP and type(actions[i]) is Free:
-                    if any(dur[j] == 0 and kind[j] != _FREEK and t_end[j] == t_start[i] for j in preds[i]):
+                    if any(t_end[j] == t_start[j] and kind[j] != _FREEK and t_end[j] == t_start[i]
+                           for j in preds[i]):
                         forward = False
                         break
         self.static_times = (t_start, t_end) if forward else None
@@ -651,17 +653,18 @@ class _Simulation:
     def _sorted_events(self, start: list[float], end: list[float]) -> Iterator[tuple[float, int, int]]:
         """Events in (time, phase, sequence) order by one sort (valid when waits point backwards).
 
-        A zero-duration action's end sorts right after its own start, where the heap would
-        pop it.
+        An action that ends at the instant it starts (zero duration, or a duration too small to
+        change the float time) has its end sorted right after its own start, where the heap
+        would pop it.
         """
         n = self.n
-        kind, dur = self.kind, self.dur
+        kind = self.kind
         st = np.asarray(start, dtype=np.float64)
         en = np.asarray(end, dtype=np.float64)
         seq = np.arange(n, dtype=np.int64)
         kinds = np.asarray(kind, dtype=np.int8)
         is_free = kinds == _FREEK
-        zero = (np.asarray(dur, dtype=np.float64) == 0) & ~is_free
+        zero = (en == st) & ~is_free
         # start (or free) events
         s_phase = np.where(is_free, _FREE, _START).astype(np.int8)
         # end events of non-frees

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import sys
+from typing import TextIO
 
 from solver.cli._common import add_capacity_option, capacity_overrides
 from solver.errors import InputError
@@ -64,7 +65,8 @@ def write_timeline(path: str, report: Report) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def human_summary(report: Report, out=sys.stdout) -> None:
+def human_summary(report: Report, out: TextIO | None = None) -> None:
+    out = out if out is not None else sys.stdout
     m = report.metrics
     print(f"{'VALID' if report.valid else 'INVALID'} schedule", file=out)
     ov = "n/a" if m.overhead is None else f"{m.overhead * 100:.2f}%"
