@@ -135,8 +135,16 @@ class UnknownMethod(KeyError):
 
 
 _ENTRIES: tuple[Method, ...] = (
+    Method("greedy", "selective offload/recompute where the compute tier overflows, copies timed to hide "
+           "behind compute (default)", "solver.heuristics.greedy", "plan"),
     Method("keep", "no offload: everything stays in (or is fetched once into) the compute tier",
            "solver.heuristics.keep", "plan"),
+    Method("vdnn", "vDNN: offload activations after their forward use, prefetch one layer ahead of backward use",
+           "solver.heuristics.vdnn", "plan"),
+    Method("belady", "demand paging: evict the tensor used farthest in the future (MIN), prefetch a window ahead",
+           "solver.heuristics.belady", "plan"),
+    Method("zero-offload", "ZeRO-Offload placement: optimizer states live off the compute tier between uses",
+           "solver.heuristics.zero_offload", "plan"),
 )
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({m.name: m for m in _ENTRIES})

@@ -60,7 +60,9 @@ def keep_schedule(trace: Trace, hardware: Hardware, capacity: Mapping[str, int] 
     ready: dict[int, list[str]] = {}     # tensor -> copy ids the first user must wait for
     for t, tensor in enumerate(trace.tensors):
         home = tensor.initial_tier or C
-        if trace.producer[t] >= 0 or home == C or not trace.users[t]:
+        if trace.producer[t] >= 0 or home == C:
+            continue
+        if not trace.users[t] and not (tensor.persistent and tensor.final_tier == C):
             continue
         path = route(hardware, home, C, tensor.bytes)
         if path is None:
@@ -82,9 +84,10 @@ def keep_schedule(trace: Trace, hardware: Hardware, capacity: Mapping[str, int] 
         if trace.producer[t] < 0 and home == ft and not any(t in trace.op_updates[o] for o in trace.users[t]):
             continue   # its copy in the final tier is still valid
         last = max(trace.users[t]) if trace.users[t] else trace.producer[t]
-        path = route(hardware, C, ft, tensor.bytes)
+        src = home if last < 0 else C     # never brought into C: copy it from where it starts
+        path = route(hardware, src, ft, tensor.bytes)
         if path is None:
-            raise ValueError(f"tensor {tensor.id!r} cannot reach its final tier {ft} from {C}")
+            raise ValueError(f"tensor {tensor.id!r} cannot reach its final tier {ft} from {src}")
         after = (trace.ops[last].id,) if last >= 0 else ()
         chain: list[Action] = []
         for k in range(len(path) - 1):

@@ -1,0 +1,69 @@
+"""Necessary conditions for any schedule to exist, with explanations that name ops and bytes.
+
+Two things no plan can change: every op needs its inputs, updates, outputs and workspace
+in the compute tier at once, and the tensors that start in the compute tier are all there
+at time 0.
+
+Examples
+--------
+>>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+>>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="a", duration=1.0, outputs=("x",), workspace=4),))
+>>> print(infeasible_reason(tr, Hardware("h", "HBM", (Tier("HBM", 10),))))
+op 'a' needs 12 bytes in HBM at once (inputs 0 + outputs 8 + workspace 4) but HBM holds 10 bytes
+"""
+
+from __future__ import annotations
+
+from solver.model import AT_START, Hardware, Trace
+from solver.units import format_bytes
+
+
+def op_footprint_reason(trace: Trace, hardware: Hardware) -> str | None:
+    """The first op whose own inputs, updates, outputs and workspace exceed the compute tier.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="a", duration=1.0, outputs=("x",)),))
+    >>> op_footprint_reason(tr, Hardware("h", "HBM", (Tier("HBM", 8),))) is None
+    True
+    """
+    c = hardware.compute_tier
+    cap = hardware.capacity[c]
+    size = [t.bytes for t in trace.tensors]
+    for i, op in enumerate(trace.ops):
+        ins = sum(size[t] for t in trace.op_reads[i])
+        outs = sum(size[t] for t in trace.op_writes[i])
+        need = ins + outs + op.workspace
+        if need > cap:
+            return (f"op {op.id!r} needs {need} bytes in {c} at once (inputs {ins} + outputs {outs} + workspace "
+                    f"{op.workspace}) but {c} holds {cap} bytes")
+    return None
+
+
+def initial_reason(trace: Trace, hardware: Hardware) -> str | None:
+    """Why the tensors that start in some tier do not fit there at time 0 (None if they do).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="w", bytes=8, persistent=True),), (Op(id="a", duration=1.0, inputs=("w",)),))
+    >>> print(initial_reason(tr, Hardware("h", "HBM", (Tier("HBM", 4),))))
+    the tensors that start in HBM hold 8 bytes at time 0 (largest: 'w' 8 B) but HBM holds 4 bytes
+    """
+    c = hardware.compute_tier
+    for tier in [c] + [t.name for t in hardware.tiers if t.name != c]:
+        cap = hardware.capacity[tier]
+        start = [(t.bytes, t.id) for i, t in enumerate(trace.tensors)
+                 if trace.birth[i] == AT_START and trace.death[i] >= 0 and (t.initial_tier or c) == tier]
+        total = sum(b for b, _ in start)
+        if total > cap:
+            top = ", ".join(f"{tid!r} {format_bytes(b)}" for b, tid in sorted(start, reverse=True)[:3])
+            return (f"the tensors that start in {tier} hold {total} bytes at time 0 (largest: {top}) but {tier} "
+                    f"holds {cap} bytes")
+    return None
+
+
+def infeasible_reason(trace: Trace, hardware: Hardware) -> str | None:
+    """The first necessary condition that fails (see the module docstring), or None."""
+    return op_footprint_reason(trace, hardware) or initial_reason(trace, hardware)

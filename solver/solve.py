@@ -1,0 +1,239 @@
+"""The solve driver: build an instance, run a registered planner, validate, bound, report.
+
+Every schedule a planner returns goes through the validator (:func:`solver.timing.validate`);
+the makespan reported is the validator's, and a planner's invalid schedule is reported as
+status ``error`` and never returned as a schedule. The bound is the largest of the
+planner's own proven bound and :func:`solver.bounds.lower_bounds`.
+
+Examples
+--------
+>>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+>>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="a", duration=1.0, outputs=("x",)),))
+>>> hw = Hardware("h", "HBM", (Tier("HBM", 100),))
+>>> out = solve(make_instance(tr, hw, budget=1.0), "greedy")
+>>> out.status, out.makespan, out.gap, out.schedule.solver["objective"]
+('feasible', 1.0, 0.0, 1.0)
+>>> make_instance(tr, hw, budget=0.5).capacity
+{'HBM': 4}
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from solver.bounds import lower_bounds
+from solver.feasibility import infeasible_reason
+from solver.methods import Instance, PlanResult, SolveOptions, get_method
+from solver.model import Hardware, Schedule, Trace
+from solver.timing import Report, validate
+
+
+class InstanceError(ValueError):
+    """Capacity overrides or a budget that do not make sense for the hardware."""
+
+
+@dataclass(frozen=True)
+class SolveOutcome:
+    """What a solve produced.
+
+    Attributes
+    ----------
+    method, status : str
+        The method and its final status (``optimal``, ``feasible``, ``infeasible``, ``timeout``,
+        ``error``; ``error`` also when the planner's schedule failed validation).
+    schedule : Schedule or None
+        The validated schedule, its ``solver`` field filled in; None unless the status is
+        ``optimal`` or ``feasible``.
+    report : Report or None
+        The validator's report of the planner's schedule (also when it was invalid).
+    bound : float or None
+        The best lower bound on the makespan; ``bounds`` has each one by name.
+    gap : float or None
+        ``makespan / bound - 1`` (None without a schedule or a positive finite bound).
+    wall_s, plan_s, validate_s : float
+        Seconds: in all, planning, validating.
+    message : str
+        Why, when there is no schedule.
+    """
+
+    method: str
+    status: str
+    schedule: Schedule | None
+    report: Report | None
+    bound: float | None
+    bounds: Mapping[str, float]
+    gap: float | None
+    wall_s: float
+    plan_s: float
+    validate_s: float
+    message: str = ""
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    stats: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether there is a valid schedule."""
+        return self.schedule is not None
+
+    @property
+    def makespan(self) -> float | None:
+        """The validated makespan (None without a valid schedule)."""
+        return self.report.metrics.makespan if self.ok and self.report is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no actions)."""
+        rep = self.report
+        return {
+            "method": self.method, "status": self.status, "message": self.message,
+            "valid": bool(rep.valid) if rep is not None else None,
+            "metrics": rep.metrics.to_dict() if rep is not None and self.ok else None,
+            "errors": [e.to_dict() for e in rep.errors] if rep is not None and not rep.valid else [],
+            "bound": _finite(self.bound), "bounds": {k: _finite(v) for k, v in self.bounds.items()},
+            "gap": self.gap, "wall_s": self.wall_s, "plan_s": self.plan_s, "validate_s": self.validate_s,
+            "capacity": dict(self.capacity), "stats": dict(self.stats),
+        }
+
+
+def _finite(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    return x if math.isfinite(x) else "inf"
+
+
+def budget_capacity(trace: Trace, budget: float) -> int:
+    """``budget`` times the trace's no-offload peak, rounded up to a whole byte (exact decimal arithmetic).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op
+    >>> tr = Trace("t", (Tensor(id="x", bytes=100),), (Op(id="a", duration=1.0, outputs=("x",)),))
+    >>> budget_capacity(tr, 0.7), budget_capacity(tr, 0.333)
+    (70, 34)
+    """
+    if not (budget > 0) or not math.isfinite(budget):
+        raise InstanceError(f"budget must be a positive fraction of the no-offload peak, got {budget!r}")
+    exact = Fraction(str(budget)) * trace.no_offload_peak
+    return int(math.ceil(exact))
+
+
+def make_instance(trace: Trace, hardware: Hardware, capacity_overrides: Mapping[str, int] | None = None,
+                  budget: float | None = None) -> Instance:
+    """The instance of ``trace`` on ``hardware`` with capacity overrides and an optional budget.
+
+    Parameters
+    ----------
+    capacity_overrides : Mapping[str, int], optional
+        Tier name -> bytes.
+    budget : float, optional
+        Sets the compute tier's capacity to this fraction of ``trace.no_offload_peak``,
+        rounded up to a whole byte.
+
+    Raises
+    ------
+    InstanceError
+        An unknown tier, a negative capacity, a non-positive budget, or a budget together
+        with a capacity override of the compute tier.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=10),), (Op(id="a", duration=1.0, outputs=("x",)),))
+    >>> make_instance(tr, Hardware("h", "HBM", (Tier("HBM", 99), Tier("DDR", 5))), {"DDR": 50}, 0.5).capacity
+    {'DDR': 50, 'HBM': 5}
+    """
+    caps: dict[str, int] = {}
+    for name, size in (capacity_overrides or {}).items():
+        if name not in hardware.tier_index:
+            raise InstanceError(f"unknown tier {name!r}; tiers are {', '.join(hardware.tier_index)}")
+        if int(size) < 0:
+            raise InstanceError(f"capacity of {name} must be >= 0, got {size}")
+        caps[name] = int(size)
+    if budget is not None:
+        if hardware.compute_tier in caps:
+            raise InstanceError(f"give either a budget or a capacity for the compute tier {hardware.compute_tier}, "
+                                "not both")
+        caps[hardware.compute_tier] = budget_capacity(trace, budget)
+    return Instance(trace, hardware.with_capacity(caps) if caps else hardware, caps)
+
+
+def solve(instance: Instance, method_name: str = "greedy", options: SolveOptions | None = None) -> SolveOutcome:
+    """Run ``method_name`` on ``instance``, validate its schedule, and bound it.
+
+    Raises
+    ------
+    solver.methods.UnknownMethod
+        When the method is not registered (the message lists the valid ones).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="a", duration=1.0, outputs=("x",)),))
+    >>> out = solve(make_instance(tr, Hardware("h", "HBM", (Tier("HBM", 4),))), "keep")
+    >>> out.status, out.message
+    ('infeasible', "op 'a' needs 8 bytes in HBM at once (inputs 0 + outputs 8 + workspace 0) but HBM holds 4 bytes")
+    """
+    options = options or SolveOptions()
+    method = get_method(method_name)
+    t0 = time.perf_counter()
+    bounds = lower_bounds(instance)
+    why = infeasible_reason(instance.trace, instance.hardware)
+    if why is None and any(math.isinf(v) for v in bounds.values()):
+        why = "no schedule can fit: " + ", ".join(f"the {k} bound is infinite" for k, v in bounds.items()
+                                                  if math.isinf(v))
+    if why is not None:
+        wall = time.perf_counter() - t0
+        return SolveOutcome(method.name, "infeasible", None, None, None, bounds, None, wall, 0.0, 0.0, why,
+                            dict(instance.capacity))
+    load_error = ""
+    try:
+        planner = method.load()
+    except Exception as exc:  # noqa: BLE001 - a broken registry entry is reported, not raised
+        planner = None
+        load_error = f"{method.name} could not be loaded: {type(exc).__name__}: {exc}"
+    t1 = time.perf_counter()
+    try:
+        if planner is None:
+            raise RuntimeError(load_error)
+        result = planner(instance, options)
+    except Exception as exc:  # noqa: BLE001 - a planner bug is reported, not raised to the user
+        msg = load_error if planner is None else f"{method.name} failed: {type(exc).__name__}: {exc}"
+        result = PlanResult("error", message=msg)
+    plan_s = time.perf_counter() - t1
+    bound_vals = dict(bounds)
+    if result.bound is not None:
+        bound_vals[method.name] = float(result.bound)
+    bound = max(bound_vals.values(), default=0.0)
+    if result.schedule is None:
+        status = result.status if result.status not in ("optimal", "feasible") else "error"
+        msg = result.message or f"{method.name} returned no schedule"
+        wall = time.perf_counter() - t0
+        return SolveOutcome(method.name, status, None, None, bound, bound_vals, None, wall, plan_s, 0.0, msg,
+                            dict(instance.capacity), result.stats)
+    t2 = time.perf_counter()
+    sched = result.schedule
+    if dict(sched.capacity) != dict(instance.capacity):
+        sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), sched.solver)
+    report = validate(instance.trace, instance.hardware, sched)
+    validate_s = time.perf_counter() - t2
+    wall = time.perf_counter() - t0
+    if not report.valid:
+        first = report.errors[0]
+        msg = (f"{method.name} produced an invalid schedule ({len(report.errors)} error(s)); first: "
+               f"[{first.code.value}] {first.action or '-'} at t={first.time:.9g}s: {first.message}")
+        return SolveOutcome(method.name, "error", None, report, bound, bound_vals, None, wall, plan_s,
+                            validate_s, msg, dict(instance.capacity), result.stats)
+    makespan = report.metrics.makespan
+    gap = makespan / bound - 1.0 if bound > 0 and math.isfinite(bound) else None
+    if gap is not None and abs(gap) < 1e-12:
+        gap = 0.0
+    status = result.status if result.status in ("optimal", "feasible") else "feasible"
+    info = {"method": method.name, "status": status, "objective": makespan,
+            "bound": bound if math.isfinite(bound) else None, "wall_s": plan_s}
+    sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), info)
+    return SolveOutcome(method.name, status, sched, report, bound, bound_vals, gap, wall, plan_s, validate_s,
+                        result.message, dict(instance.capacity), result.stats)
