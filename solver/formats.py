@@ -70,6 +70,22 @@ class _ScheduleDoc(msgspec.Struct, kw_only=True, gc=False):
     actions: list[Action] = []
 
 
+def _typed_decode(data: bytes, file: str, typ: Any, expected_format: str) -> Any:
+    """The fast path: decode straight into model records.
+
+    Returns None when the document needs the slow path (unit strings, a type error, a missing
+    or unknown ``format``), which reports every problem.
+    """
+    with _no_gc():
+        try:
+            wire = msgspec.json.decode(data, type=typ)
+        except msgspec.ValidationError:
+            return None
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:   # bad UTF-8 is malformed JSON too
+            raise InputError.single(file, "", f"malformed JSON: {exc}") from None
+    return wire if wire.format == expected_format else None
+
+
 _PATH_RE = re.compile(r" - at `\$(.*)`$")
 
 
@@ -281,14 +297,8 @@ def load_trace(path: PathLike) -> Trace:
     """
     file = str(path)
     data = read_bytes(file)
-    with _no_gc():
-        try:
-            wire = msgspec.json.decode(data, type=_TraceDoc)
-        except msgspec.ValidationError:
-            wire = None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:   # bad UTF-8 is malformed JSON too
-            raise InputError.single(file, "", f"malformed JSON: {exc}") from None
-    if wire is None or wire.format != TRACE_FORMAT:
+    wire = _typed_decode(data, file, _TraceDoc, TRACE_FORMAT)
+    if wire is None:
         return trace_from_document(decode_json(data, file), file)
     return _finish_trace(wire.name, wire.meta, wire.tensors, wire.ops, Problems(file))
 
@@ -527,14 +537,8 @@ def load_schedule(path: PathLike) -> Schedule:
     """Read a schedule file (``.json`` or ``.json.gz``)."""
     file = str(path)
     data = read_bytes(file)
-    with _no_gc():
-        try:
-            wire = msgspec.json.decode(data, type=_ScheduleDoc)
-        except msgspec.ValidationError:
-            wire = None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:   # bad UTF-8 is malformed JSON too
-            raise InputError.single(file, "", f"malformed JSON: {exc}") from None
-    if wire is None or wire.format != SCHEDULE_FORMAT:
+    wire = _typed_decode(data, file, _ScheduleDoc, SCHEDULE_FORMAT)
+    if wire is None:
         return schedule_from_document(decode_json(data, file), file)
     problems = Problems(file)
     for k, v in wire.capacity.items():
