@@ -28,7 +28,7 @@ from typing import Any
 
 from solver.bounds import lower_bounds
 from solver.feasibility import infeasible_reason
-from solver.methods import Instance, PlanResult, SolveOptions, get_method
+from solver.methods import Instance, Planner, PlanResult, SolveOptions, get_method
 from solver.model import Hardware, Schedule, Trace
 from solver.timing import Report, validate
 
@@ -177,8 +177,43 @@ def solve(instance: Instance, method_name: str = "greedy", options: SolveOptions
     >>> out.status, out.message
     ('infeasible', "op 'a' needs 8 bytes in HBM at once (inputs 0 + outputs 8 + workspace 0) but HBM holds 4 bytes")
     """
-    options = options or SolveOptions()
     method = get_method(method_name)
+    try:
+        planner: Planner = method.load()
+    except Exception as exc:  # noqa: BLE001 - a broken registry entry is reported, not raised
+        load_error = f"{method.name} could not be loaded: {type(exc).__name__}: {exc}"
+
+        def planner(instance: Instance, options: SolveOptions) -> PlanResult:
+            return PlanResult("error", message=load_error)
+    return solve_with(instance, method.name, planner, options)
+
+
+def solve_with(instance: Instance, name: str, planner: Planner,
+               options: SolveOptions | None = None) -> SolveOutcome:
+    """Run a planner function on ``instance`` under the same rules as a registered method.
+
+    The infeasibility check and lower bounds come first; the planner's schedule is validated;
+    a planner that raises or returns an invalid schedule gets status ``error``.
+
+    Parameters
+    ----------
+    instance : Instance
+    name : str
+        The method's name in the outcome.
+    planner : callable
+        ``plan(instance, options) -> PlanResult``.
+    options : SolveOptions, optional
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> from solver.heuristics.keep import plan
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="a", duration=1.0, outputs=("x",)),))
+    >>> out = solve_with(make_instance(tr, Hardware("h", "HBM", (Tier("HBM", 100),))), "mine", plan)
+    >>> out.method, out.status, out.makespan, out.gap
+    ('mine', 'feasible', 1.0, 0.0)
+    """
+    options = options or SolveOptions()
     t0 = time.perf_counter()
     bounds = lower_bounds(instance)
     why = infeasible_reason(instance.trace, instance.hardware)
@@ -187,32 +222,25 @@ def solve(instance: Instance, method_name: str = "greedy", options: SolveOptions
                                                   if math.isinf(v))
     if why is not None:
         wall = time.perf_counter() - t0
-        return SolveOutcome(method.name, "infeasible", None, None, None, bounds, None, wall, 0.0, 0.0, why,
+        return SolveOutcome(name, "infeasible", None, None, None, bounds, None, wall, 0.0, 0.0, why,
                             dict(instance.capacity))
-    load_error = ""
-    try:
-        planner = method.load()
-    except Exception as exc:  # noqa: BLE001 - a broken registry entry is reported, not raised
-        planner = None
-        load_error = f"{method.name} could not be loaded: {type(exc).__name__}: {exc}"
     t1 = time.perf_counter()
     try:
-        if planner is None:
-            raise RuntimeError(load_error)
         result = planner(instance, options)
+        if not isinstance(result, PlanResult):
+            raise TypeError(f"the planner returned {type(result).__name__}, not a PlanResult")
     except Exception as exc:  # noqa: BLE001 - a planner bug is reported, not raised to the user
-        msg = load_error if planner is None else f"{method.name} failed: {type(exc).__name__}: {exc}"
-        result = PlanResult("error", message=msg)
+        result = PlanResult("error", message=f"{name} failed: {type(exc).__name__}: {exc}")
     plan_s = time.perf_counter() - t1
     bound_vals = dict(bounds)
     if result.bound is not None:
-        bound_vals[method.name] = float(result.bound)
+        bound_vals[name] = float(result.bound)
     bound = max(bound_vals.values(), default=0.0)
     if result.schedule is None:
         status = result.status if result.status not in ("optimal", "feasible") else "error"
-        msg = result.message or f"{method.name} returned no schedule"
+        msg = result.message or f"{name} returned no schedule"
         wall = time.perf_counter() - t0
-        return SolveOutcome(method.name, status, None, None, bound, bound_vals, None, wall, plan_s, 0.0, msg,
+        return SolveOutcome(name, status, None, None, bound, bound_vals, None, wall, plan_s, 0.0, msg,
                             dict(instance.capacity), result.stats)
     t2 = time.perf_counter()
     sched = result.schedule
@@ -223,17 +251,17 @@ def solve(instance: Instance, method_name: str = "greedy", options: SolveOptions
     wall = time.perf_counter() - t0
     if not report.valid:
         first = report.errors[0]
-        msg = (f"{method.name} produced an invalid schedule ({len(report.errors)} error(s)); first: "
+        msg = (f"{name} produced an invalid schedule ({len(report.errors)} error(s)); first: "
                f"[{first.code.value}] {first.action or '-'} at t={first.time:.9g}s: {first.message}")
-        return SolveOutcome(method.name, "error", None, report, bound, bound_vals, None, wall, plan_s,
+        return SolveOutcome(name, "error", None, report, bound, bound_vals, None, wall, plan_s,
                             validate_s, msg, dict(instance.capacity), result.stats)
     makespan = report.metrics.makespan
     gap = makespan / bound - 1.0 if bound > 0 and math.isfinite(bound) else None
     if gap is not None and abs(gap) < 1e-12:
         gap = 0.0
     status = result.status if result.status in ("optimal", "feasible") else "feasible"
-    info = {"method": method.name, "status": status, "objective": makespan,
+    info = {"method": name, "status": status, "objective": makespan,
             "bound": bound if math.isfinite(bound) else None, "wall_s": plan_s}
     sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), info)
-    return SolveOutcome(method.name, status, sched, report, bound, bound_vals, gap, wall, plan_s, validate_s,
+    return SolveOutcome(name, status, sched, report, bound, bound_vals, gap, wall, plan_s, validate_s,
                         result.message, dict(instance.capacity), result.stats)
