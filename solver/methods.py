@@ -145,6 +145,14 @@ _ENTRIES: tuple[Method, ...] = (
            "solver.heuristics.belady", "plan"),
     Method("zero-offload", "ZeRO-Offload placement: optimizer states live off the compute tier between uses",
            "solver.heuristics.zero_offload", "plan"),
+    Method("milp", "exact: time-indexed stage MILP (Checkmate/POET family) with HiGHS, warm-started from greedy",
+           "formulations.planners", "plan_milp", exact=True),
+    Method("milp-cbc", "exact: the same stage MILP solved with CBC", "formulations.planners", "plan_milp_cbc",
+           exact=True),
+    Method("cpsat", "exact: continuous-time CP-SAT model on an integer clock, warm-started from greedy",
+           "formulations.planners", "plan_cpsat", exact=True),
+    Method("auto", "exact where a proof is in reach, else greedy plus a time-limited exact improvement",
+           "formulations.planners", "plan_auto", exact=True),
 )
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({m.name: m for m in _ENTRIES})

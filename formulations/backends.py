@@ -1,0 +1,319 @@
+"""Solving a PuLP model with a named back end and reading the back end's own status.
+
+PuLP reports ``Optimal`` after a time limit with some solvers (its HiGHS and CBC adapters both
+do). The status here is read from the solver itself: the ``highspy`` model status and MIP dual
+bound for HiGHS, the ``Result -`` line and bounds of the log for CBC. ``optimal`` is returned only
+when the solver says it proved optimality; ``feasible`` when it stopped with a solution;
+``infeasible`` only when it proved infeasibility; ``timeout`` when it stopped without a solution;
+``error`` otherwise.
+
+Back ends: ``highs`` (HiGHS through ``highspy``, the default), ``cbc`` (the CBC binary PuLP
+ships), or the name of any other solver PuLP drives (``GUROBI``, ``CPLEX_CMD``...), whose status
+is then PuLP's (and ``optimal`` is reported as ``feasible`` when a time limit was set, since it
+cannot be told apart from a stop on time).
+
+Examples
+--------
+>>> import pulp
+>>> p = pulp.LpProblem("k", pulp.LpMinimize)
+>>> x = pulp.LpVariable("x", 0, 3, cat="Integer")
+>>> p += x
+>>> p += x >= 1.5
+>>> out = solve_pulp(p, "highs")
+>>> out.status, out.objective, out.bound
+('optimal', 2.0, 2.0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Relative MIP gap at which a back end may stop and call it optimal.
+MIP_REL_GAP = 1e-7
+
+
+@dataclass(frozen=True)
+class SolverOutcome:
+    """What a back end answered.
+
+    Attributes
+    ----------
+    status : str
+        ``optimal``, ``feasible``, ``infeasible``, ``timeout`` or ``error``.
+    objective, bound : float or None
+        Objective of the best solution; best proven bound (minimisation).
+    wall_s : float
+        Seconds spent in the back end.
+    detail : str
+        The back end's own status text.
+    values : Mapping[str, float]
+        Variable values by name (empty without a solution).
+    """
+
+    status: str
+    objective: float | None
+    bound: float | None
+    wall_s: float
+    detail: str
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def has_solution(self) -> bool:
+        """Whether a solution came back."""
+        return self.status in ("optimal", "feasible")
+
+
+@contextlib.contextmanager
+def quiet_stdout(enabled: bool = True) -> Iterator[None]:
+    """Silence file descriptor 1 (native solver banners) while the block runs.
+
+    Examples
+    --------
+    >>> with quiet_stdout():
+    ...     pass
+    """
+    if not enabled:
+        yield
+        return
+    for stream in (sys.stdout, sys.__stdout__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):   # pragma: no cover - closed stream
+            pass
+    fd = 1
+    try:
+        saved = os.dup(fd)
+    except OSError:   # pragma: no cover - no fd 1
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
+
+
+def _highs_solver(start: Mapping[str, float] | None, **kw: Any) -> Any:
+    import highspy
+    import pulp
+
+    class _HiGHSWithStart(pulp.HiGHS):
+        """PuLP's highspy adapter that also passes a MIP start."""
+
+        def callSolver(self, lp: Any) -> None:  # noqa: N802 - PuLP's name
+            h = lp.solverModel
+            if start:
+                vals = [0.0] * h.getNumCol()
+                for v in lp.variables():
+                    x = start.get(v.name)
+                    if x is None:
+                        x = v.lowBound if v.lowBound is not None else 0.0
+                    vals[v.index] = float(x)
+                sol = highspy.HighsSolution()
+                sol.col_value = vals
+                sol.value_valid = True
+                h.setSolution(sol)
+            h.run()
+
+    return _HiGHSWithStart(**kw)
+
+
+def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = None,
+               threads: int | None = None, start: Mapping[str, float] | None = None, msg: bool = False,
+               mip: bool = True) -> SolverOutcome:
+    """Solve a PuLP problem (minimisation) and report the back end's own status.
+
+    Parameters
+    ----------
+    prob : pulp.LpProblem
+    backend : str
+        ``highs``, ``cbc`` or another PuLP solver name.
+    time_limit : float, optional
+        Seconds.
+    threads : int, optional
+    start : Mapping[str, float], optional
+        A MIP start, by variable name (variables left out start at their lower bound).
+    msg : bool
+        Show the solver log.
+    mip : bool
+        False solves the LP relaxation.
+
+    Returns
+    -------
+    SolverOutcome
+
+    Examples
+    --------
+    >>> import pulp
+    >>> p = pulp.LpProblem("i", pulp.LpMinimize)
+    >>> x = pulp.LpVariable("x", 0, 1)
+    >>> p += x
+    >>> p += x >= 2
+    >>> solve_pulp(p, "cbc").status
+    'infeasible'
+    """
+    import pulp
+
+    t0 = time.perf_counter()
+    offset = float(prob.objective.constant) if prob.objective is not None else 0.0
+    out = _solve(prob, backend, time_limit, threads, start, msg, mip)
+    if offset:
+        out = SolverOutcome(out.status, None if out.objective is None else out.objective + offset,
+                            None if out.bound is None else out.bound + offset, out.wall_s, out.detail, out.values)
+    del t0
+    return out
+
+
+def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | None,
+           start: Mapping[str, float] | None, msg: bool, mip: bool) -> SolverOutcome:
+    """Run the back end; objective and bound exclude the objective's constant (as solvers report)."""
+    import pulp
+
+    t0 = time.perf_counter()
+    name = backend.lower()
+    if name == "highs":
+        opts: dict[str, Any] = {"mip_rel_gap": MIP_REL_GAP, "mip_abs_gap": 1e-9}
+        solver = _highs_solver(start if mip else None, mip=mip, msg=msg, timeLimit=time_limit,
+                               threads=threads, **opts)
+        try:
+            with quiet_stdout(not msg):
+                prob.solve(solver)
+        except Exception as exc:  # pragma: no cover - solver crash
+            return SolverOutcome("error", None, None, time.perf_counter() - t0, f"HiGHS failed: {exc}")
+        return _read_highs(prob, time.perf_counter() - t0, mip)
+    if name == "cbc":
+        fd, log = tempfile.mkstemp(suffix=".log", prefix="tierplan-cbc-")
+        os.close(fd)
+        try:
+            if start:
+                for v in prob.variables():
+                    if v.name in start:
+                        v.setInitialValue(start[v.name])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)   # PuLP 3 deprecates its bundled CBC
+                solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_limit, threads=threads,
+                                           gapRel=MIP_REL_GAP, warmStart=bool(start), logPath=log)
+            try:
+                prob.solve(solver)
+            except Exception as exc:
+                return SolverOutcome("error", None, None, time.perf_counter() - t0, f"CBC failed: {exc}")
+            with open(log, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        finally:
+            os.unlink(log)
+        return _read_cbc(prob, text, time.perf_counter() - t0)
+    try:
+        solver = pulp.getSolver(backend, msg=msg, timeLimit=time_limit, **({"threads": threads} if threads else {}))
+        prob.solve(solver)
+    except Exception as exc:
+        return SolverOutcome("error", None, None, time.perf_counter() - t0, f"{backend} failed: {exc}")
+    wall = time.perf_counter() - t0
+    st = pulp.LpStatus.get(prob.status, "Undefined")
+    obj = pulp.value(prob.objective) if prob.status == 1 else None
+    if prob.status == 1:
+        status = "optimal" if (prob.sol_status == 1 and time_limit is None) else "feasible"
+        return SolverOutcome(status, obj, obj if status == "optimal" else None, wall, st, _values(prob))
+    if prob.status == -1:
+        return SolverOutcome("infeasible", None, None, wall, st)
+    return SolverOutcome("timeout" if time_limit else "error", None, None, wall, st)
+
+
+def _values(prob: Any) -> dict[str, float]:
+    return {v.name: (v.varValue if v.varValue is not None else 0.0) for v in prob.variables()}
+
+
+def _read_highs(prob: Any, wall: float, mip: bool) -> SolverOutcome:
+    import highspy
+
+    h = prob.solverModel
+    st = h.getModelStatus()
+    info = h.getInfo()
+    detail = h.modelStatusToString(st)
+    MS = highspy.HighsModelStatus
+    has_sol = info.primal_solution_status == 2   # kSolutionStatusFeasible
+    obj = float(info.objective_function_value) if has_sol else None
+    is_mip = mip and any(v.cat == "Integer" for v in prob.variables())
+    if is_mip:
+        bound = float(info.mip_dual_bound)
+        bound = bound if abs(bound) < 1e300 else None
+    else:
+        bound = obj if st == MS.kOptimal else None
+    if st == MS.kOptimal:
+        if is_mip and obj is not None and (bound is None or obj - bound > 1e-6 * max(1.0, abs(obj))):
+            # HiGHS can call a badly scaled model optimal with an open gap: do not trust it
+            return SolverOutcome("feasible", obj, bound, wall, detail + " (open gap)", _values(prob))
+        return SolverOutcome("optimal", obj, bound if bound is not None else obj, wall, detail, _values(prob))
+    if st in (MS.kInfeasible,):
+        return SolverOutcome("infeasible", None, None, wall, detail)
+    if st == MS.kUnboundedOrInfeasible and not is_mip:
+        return SolverOutcome("infeasible", None, None, wall, detail)
+    limit = {MS.kTimeLimit, MS.kIterationLimit, MS.kInterrupt, MS.kObjectiveBound, MS.kObjectiveTarget}
+    sl = getattr(MS, "kSolutionLimit", None)
+    if sl is not None:
+        limit.add(sl)
+    if st in limit:
+        if has_sol:
+            return SolverOutcome("feasible", obj, bound, wall, detail, _values(prob))
+        return SolverOutcome("timeout", None, bound, wall, detail)
+    return SolverOutcome("error", obj, bound, wall, detail, _values(prob) if has_sol else {})
+
+
+_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+
+
+def _read_cbc(prob: Any, log: str, wall: float) -> SolverOutcome:
+    result = re.search(r"Result - (.*)", log)
+    detail = result.group(1).strip() if result else "no result line"
+    objm = re.search(r"Objective value:\s*" + _NUM, log)
+    lowm = re.search(r"Lower bound:\s*" + _NUM, log)
+    obj = float(objm.group(1)) if objm else None
+    low = float(lowm.group(1)) if lowm else None
+    d = detail.lower()
+    if "optimal solution found" in d:
+        return SolverOutcome("optimal", obj, obj, wall, detail, _values(prob))
+    if "infeasible" in d:
+        return SolverOutcome("infeasible", None, None, wall, detail)
+    if d.startswith("stopped"):
+        if obj is not None and abs(obj) < 1e49 and prob.sol_status in (1, 2):
+            return SolverOutcome("feasible", obj, low, wall, detail, _values(prob))
+        return SolverOutcome("timeout", None, low, wall, detail)
+    if "linear relaxation" in d and "optimal" in d:   # LP solve
+        return SolverOutcome("optimal", obj, obj, wall, detail, _values(prob))
+    return SolverOutcome("error", None, None, wall, detail)
+
+
+def write_model(prob: Any, path: str) -> str:
+    """Export ``prob`` to ``path`` (``.mps`` or ``.lp``, chosen by the suffix); returns the path.
+
+    Examples
+    --------
+    >>> import pulp, tempfile, os
+    >>> p = pulp.LpProblem("w", pulp.LpMinimize)
+    >>> x = pulp.LpVariable("x", 0, 1)
+    >>> p += x
+    >>> f = os.path.join(tempfile.mkdtemp(), "m.lp")
+    >>> write_model(p, f) == f and os.path.getsize(f) > 0
+    True
+    """
+    low = path.lower()
+    if low.endswith(".mps"):
+        prob.writeMPS(path)
+    elif low.endswith(".lp"):
+        prob.writeLP(path)
+    else:
+        raise ValueError(f"model file {path!r}: use a .mps or .lp suffix")
+    return path

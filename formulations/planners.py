@@ -1,0 +1,432 @@
+"""The exact planners registered as ``milp``, ``milp-cbc``, ``cpsat`` and ``auto``.
+
+Each planner:
+
+1. refuses instances no schedule can fit (an op that does not fit on its own...);
+2. runs the best registered heuristic (``greedy``, else ``keep``) as the warm start;
+3. builds its formulation (:mod:`formulations.milp` or :mod:`formulations.cpsat`), passes the
+   warm start (MIP start / solution hint), solves within the time limit with the threads given;
+4. decodes the solution into a schedule with waits, validates it, and returns whichever of it
+   and the warm start is better, so it is never worse than the warm start.
+
+Status is honest: ``optimal`` only when the back end proved the formulation's optimum and that
+schedule is returned (optimal *within the formulation's space*: see :mod:`formulations.common`
+for the policies; the stage MILP's space is the stage model); ``feasible`` with the best bound
+otherwise; ``infeasible`` only when a relaxation valid for every schedule proves it;
+``timeout``/``error`` when there is no schedule at all.
+
+Options (``SolveOptions.extra``):
+
+* ``objective``: ``makespan`` (default), ``min-memory`` (smallest compute-tier capacity whose
+  makespan stays within ``max_overhead``), ``min-bytes`` (fewest bytes copied within the
+  makespan ``makespan``, default the warm start's);
+* ``max_overhead`` (default 0.05), ``makespan`` (seconds);
+* ``write_model``: export the MILP to ``FILE.mps`` / ``FILE.lp`` before solving;
+* ``backend`` (MILP): ``highs``, ``cbc`` or any PuLP solver name;
+* ``warm``: ``"none"`` to skip the heuristic warm start;
+* ``resolution`` (CP-SAT): seconds per tick; ``log``: show the solver's log.
+
+Without ``time_limit`` the exact planners stop after :data:`DEFAULT_TIME_LIMIT` seconds.
+
+Examples
+--------
+>>> from solver.model import Trace, Tensor, Op, Hardware, Tier, Link
+>>> from solver.methods import Instance, SolveOptions
+>>> tr = Trace("t", (Tensor(id="a", bytes=4), Tensor(id="b", bytes=4)),
+...            (Op(id="f", duration=1.0, outputs=("a",)), Op(id="g", duration=1.0, outputs=("b",)),
+...             Op(id="h", duration=1.0, inputs=("b",)), Op(id="i", duration=1.0, inputs=("a",))))
+>>> hw = Hardware("h", "HBM", (Tier("HBM", 5), Tier("DDR", 100)),
+...               (Link("HBM", "DDR", 8.0), Link("DDR", "HBM", 8.0)))
+>>> res = plan_cpsat(Instance(tr, hw), SolveOptions(time_limit=10, threads=1))
+>>> res.status, res.objective
+('optimal', 5.0)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from solver.feasibility import infeasible_reason
+from solver.methods import Instance, PlanResult, SolveOptions
+from solver.model import Schedule
+from solver.timing import Report, validate
+
+from formulations.common import Problem, Unsupported, build_problem, op_requirement
+from formulations.decode import make_schedule
+from formulations.warm import Warm, best_heuristic, stage_heuristic
+
+#: Seconds an exact planner runs when no time limit is given.
+DEFAULT_TIME_LIMIT = 60.0
+
+#: Share of ``auto``'s time given to the stage MILP before CP-SAT continues from its plan.
+AUTO_MILP_SHARE = 0.4
+
+#: Largest stage MILP built (estimated stage x option pairs); beyond it the warm start is returned.
+MILP_MAX_SIZE = 400_000
+
+#: Largest CP-SAT model built (gap options); beyond it the warm start is returned.
+CP_MAX_SIZE = 40_000
+
+
+def model_sizes(problem: Problem) -> tuple[int, int]:
+    """Estimated sizes of the two formulations: (stage x option pairs, gap options).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="f", duration=1.0, inputs=("x",)),))
+    >>> model_sizes(build_problem(tr, Hardware("h", "HBM", (Tier("HBM", 100),))))
+    (0, 0)
+    """
+    stage = opts = 0
+    for g in problem.gaps:
+        if not g.useful:
+            continue
+        k = len(problem.epochs[g.epoch].tiers) + (1 if g.recomputable else 0)
+        opts += k
+        stage += k * max(1, g.interior[1] - g.interior[0] + 1)
+    return stage, opts
+
+_REL = 1e-9
+
+
+def plan_milp(instance: Instance, options: SolveOptions) -> PlanResult:
+    """``milp``: the stage MILP with HiGHS (``extra["backend"]`` picks another back end).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="f", duration=1.0, inputs=("x",)),))
+    >>> plan_milp(Instance(tr, Hardware("h", "HBM", (Tier("HBM", 100),))), SolveOptions()).status
+    'optimal'
+    """
+    return _plan(instance, options, "milp", str(options.extra.get("backend", "highs")))
+
+
+def plan_milp_cbc(instance: Instance, options: SolveOptions) -> PlanResult:
+    """``milp-cbc``: the stage MILP with CBC.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="f", duration=1.0, inputs=("x",)),))
+    >>> hw = Hardware("h", "HBM", (Tier("HBM", 100),))
+    >>> plan_milp_cbc(Instance(tr, hw), SolveOptions()).status
+    'optimal'
+    """
+    return _plan(instance, options, "milp", "cbc")
+
+
+def plan_cpsat(instance: Instance, options: SolveOptions) -> PlanResult:
+    """``cpsat``: the continuous-time CP-SAT model.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="f", duration=1.0, inputs=("x",)),))
+    >>> hw = Hardware("h", "HBM", (Tier("HBM", 100),))
+    >>> plan_cpsat(Instance(tr, hw), SolveOptions()).schedule.actions[0].op
+    'f'
+    """
+    return _plan(instance, options, "cpsat", "cpsat")
+
+
+def plan_auto(instance: Instance, options: SolveOptions) -> PlanResult:
+    """``auto``: the stage MILP where no copy can help (recomputation only: it proves optimality
+    fast there), else the stage MILP for part of the time and CP-SAT from its plan and the warm
+    start for the rest; whatever the size, the result is never worse than the warm start.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="f", duration=1.0, inputs=("x",)),))
+    >>> res = plan_auto(Instance(tr, Hardware("h", "HBM", (Tier("HBM", 100),))), SolveOptions())
+    >>> res.status, res.stats["route"]
+    ('optimal', 'bound')
+    """
+    return _plan(instance, options, "auto", "cpsat")
+
+
+# ------------------------------------------------------------------------------------------------
+
+def _score(objective: str, report: Report, limit: float | None, compute_tier: str) -> float:
+    """The objective value of a validated schedule (inf when it breaks the objective's limit)."""
+    m = report.metrics
+    if objective == "makespan":
+        return m.makespan
+    if limit is not None and m.makespan > limit * (1 + 1e-9) + 1e-12:
+        return math.inf
+    if objective == "min-memory":
+        return float(m.peak.get(compute_tier, 0))
+    return float(sum(m.bytes_moved.values()))
+
+
+def _universal_bound(instance: Instance) -> float | None:
+    try:
+        from solver.bounds import lower_bound
+        return float(lower_bound(instance))
+    except Exception:  # noqa: BLE001 - the bounds module is optional here
+        return None
+
+
+def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: str) -> PlanResult:
+    t0 = time.perf_counter()
+    tr, hw = instance.trace, instance.hardware
+    extra: Mapping[str, Any] = options.extra
+    objective = str(extra.get("objective", "makespan"))
+    if objective not in ("makespan", "min-memory", "min-bytes"):
+        return PlanResult("error", message=f"unknown objective {objective!r}; expected makespan, min-memory "
+                                           "or min-bytes")
+    max_ov = float(extra.get("max_overhead", 0.05))
+    limit_s = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
+    deadline = t0 + limit_s
+    why = infeasible_reason(tr, hw)
+    if why is not None:
+        return PlanResult("infeasible", message=why)
+    stats: dict[str, Any] = {"formulation": formulation, "objective": objective}
+    # ---- warm start ---------------------------------------------------------------------------
+    warm: Warm | None = None
+    if str(extra.get("warm", "")) != "none":
+        warm = best_heuristic(instance, time_limit=max(1.0, 0.2 * limit_s), recompute=options.recompute)
+    C = hw.compute_tier
+    target: float | None = None
+    if objective == "min-memory":
+        target = (1.0 + max_ov) * tr.compute_time
+    elif objective == "min-bytes":
+        target = float(extra["makespan"]) if "makespan" in extra else (
+            warm.makespan if warm is not None else (1.0 + max_ov) * tr.compute_time)
+    warm_score = _score(objective, warm.report, target, C) if warm is not None else math.inf
+    if warm is not None:
+        stats.update(warm_method=warm.method, warm_makespan=warm.makespan, warm_score=warm_score)
+    # ---- a proof without solving: the warm start meets a lower bound ---------------------------
+    if objective == "makespan" and warm is not None:
+        lb = _universal_bound(instance)
+        if lb is not None and warm.makespan <= lb * (1 + _REL) + 1e-15:
+            stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))
+            return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
+                              objective=warm.makespan, bound=lb,
+                              message=f"the {warm.method} schedule meets the lower bound", stats=stats)
+    try:
+        floor = max((op_requirement(tr, i) for i in range(len(tr.ops))), default=0) \
+            if objective == "min-memory" else None
+        problem = build_problem(tr, hw, recompute=options.recompute, cap_floor=floor)
+    except Unsupported as exc:
+        return _fallback(warm, "error", f"{formulation}: {exc}", stats, formulation)
+    stage_size, cp_size = model_sizes(problem)
+    stats.update(size_stage=stage_size, size_options=cp_size)
+    too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
+    too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
+    if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
+            (formulation == "auto" and too_big_cp and too_big_milp):
+        return _fallback(warm, "timeout", f"{formulation}: the model would be too large for this machine "
+                         f"({stage_size} stage options, {cp_size} gap options)", stats, formulation)
+    seed_plan = None
+    milp_sched = None
+    if formulation == "auto" and too_big_milp:
+        formulation = "cpsat"
+        stats["route"] = "cpsat (stage MILP too large)"
+    if formulation == "auto":
+        copies = any(problem.epochs[g.epoch].tiers for g in problem.gaps if g.useful)
+        if not copies or objective != "makespan":
+            stats["route"] = "milp"
+            formulation, backend = "milp", "highs"
+        else:
+            # the stage MILP first (strong bounds, quick plans), then CP-SAT from its plan
+            stats["route"] = "milp+cpsat"
+            part = max(1.0, AUTO_MILP_SHARE * _left(deadline))
+            out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, part)
+            stats.update({f"milp_{k}": v for k, v in out[5].items() if k in ("model_solver", "model_objective")})
+            seed_plan = out[6]
+            milp_sched = out[0]
+            formulation = "cpsat"
+    remaining = _left(deadline)
+    if formulation == "milp":
+        sched, status, obj, bound, cap, st, _ = _run_milp(problem, instance, options, backend, objective, max_ov,
+                                                          target, remaining)
+    else:
+        sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov, target,
+                                                        remaining, warm, seed_plan)
+    stats.update(st)
+    # ---- compare with the warm start -------------------------------------------------------------
+    model_score = math.inf
+    report = None
+    if sched is not None:
+        report = validate(tr, hw, sched, {C: cap} if cap is not None else None)
+        if not report.valid:
+            first = report.errors[0]
+            stats["decode_error"] = f"[{first.code.value}] {first.action}: {first.message}"
+            sched = None
+        else:
+            model_score = _score(objective, report, target, C)
+    if milp_sched is not None:
+        rep2 = validate(tr, hw, milp_sched)
+        if rep2.valid and _score(objective, rep2, target, C) < model_score * (1 - 1e-12):
+            sched, report, model_score = milp_sched, rep2, _score(objective, rep2, target, C)
+            status, bound = "feasible", None
+            stats["returned_from"] = "milp"
+    stats["wall_s"] = round(time.perf_counter() - t0, 3)
+    if sched is None and warm is None:
+        if status in ("optimal", "feasible"):
+            status = "error"
+        if status == "infeasible":
+            return _infeasible(instance, options, formulation, stats)
+        msg = stats.get("decode_error") or stats.get("message") or f"{formulation} found no schedule ({status})"
+        stage_fb = _stage_fallback(problem, instance)
+        if stage_fb is not None and objective == "makespan":
+            stats["returned"] = "stage-heuristic"
+            return PlanResult("feasible", stage_fb[0], objective=stage_fb[1], message=str(msg), stats=stats)
+        return PlanResult(status, message=str(msg), stats=stats)
+    if sched is None or (warm is not None and warm_score < model_score * (1 - 1e-12)):
+        assert warm is not None
+        stats["returned"] = "warm"
+        note = {"infeasible": f"the {formulation} formulation has no schedule in its space",
+                "timeout": f"{formulation} found no schedule within the time limit",
+                "error": f"{formulation} failed"}.get(status, f"{formulation} did not beat the warm start")
+        if "decode_error" in stats:
+            note = f"{formulation}'s schedule failed validation"
+        if objective == "min-memory":
+            return PlanResult("feasible", _tag(warm.schedule, formulation, "feasible", warm_score, None),
+                              objective=warm_score, message=f"{note}; returning the {warm.method} schedule",
+                              stats={**stats, "capacity": int(warm_score)})
+        return PlanResult("feasible", _tag(warm.schedule, formulation, "feasible", warm_score, None),
+                          objective=warm_score, message=f"{note}; returning the {warm.method} schedule",
+                          stats=stats)
+    stats["returned"] = "model"
+    final_status = status if status in ("optimal", "feasible") else "feasible"
+    if bound is not None and bound > model_score:
+        bound = model_score       # float noise or rounding of the clock
+    if objective == "makespan" and bound is not None:
+        ub = _universal_bound(instance)
+        if ub is not None and ub > bound:
+            bound = min(ub, model_score)
+    if objective == "min-memory":
+        stats["capacity"] = int(model_score)
+        out_sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), sched.solver)
+    else:
+        out_sched = sched
+    return PlanResult(final_status, _tag(out_sched, formulation, final_status, model_score, bound),
+                      objective=model_score, bound=bound if objective == "makespan" else None,
+                      message="" if final_status == "optimal" else "stopped at the time limit" if
+                      status == "feasible" else "", stats={**stats, "model_bound": bound})
+
+
+def _left(deadline: float) -> float:
+    """Seconds a back end may use before ``deadline``, keeping a margin to decode and validate."""
+    left = deadline - time.perf_counter()
+    return max(0.5, left - min(2.0, 0.05 * max(left, 0.0)))
+
+
+def _tag(s: Schedule, method: str, status: str, objective: float | None, bound: float | None) -> Schedule:
+    info = {"method": method, "status": status, "objective": objective, "bound": bound}
+    return Schedule(s.trace, s.hardware, s.actions, dict(s.capacity), info)
+
+
+def _fallback(warm: Warm | None, status: str, msg: str, stats: dict[str, Any], formulation: str) -> PlanResult:
+    if warm is None:
+        return PlanResult(status, message=msg, stats=stats)
+    stats["returned"] = "warm"
+    return PlanResult("feasible", _tag(warm.schedule, formulation, "feasible", warm.makespan, None),
+                      objective=warm.makespan, message=f"{msg}; returning the {warm.method} schedule", stats=stats)
+
+
+def _infeasible(instance: Instance, options: SolveOptions, formulation: str, stats: dict[str, Any]) -> PlanResult:
+    """The formulation has no solution: infeasible only when the window relaxation proves it."""
+    from formulations.relax import window_bound
+
+    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, time_limit=30.0)
+    stats["relaxation"] = rb.status
+    if rb.status == "infeasible":
+        return PlanResult("infeasible", message=rb.message, stats=stats)
+    return PlanResult("error", message=f"the {formulation} formulation has no schedule in its space, but a "
+                                       "schedule outside it may exist (the relaxation does not rule it out)",
+                      bound=rb.value if rb.status == "bound" else None, stats=stats)
+
+
+def _stage_fallback(problem: Problem, instance: Instance) -> tuple[Schedule, float] | None:
+    from formulations.stages import layout_for, plan_steps
+
+    lay = layout_for(problem)
+    plan = stage_heuristic(problem, lay)
+    if plan is None:
+        return None
+    s = make_schedule(instance.trace.name, instance.hardware.name, plan_steps(problem, lay, plan), "barrier",
+                      instance.capacity, {"method": "stage-heuristic"})
+    rep = validate(instance.trace, instance.hardware, s)
+    return (s, rep.metrics.makespan) if rep.valid else None
+
+
+def _run_milp(problem: Problem, instance: Instance, options: SolveOptions, backend: str, objective: str,
+              max_ov: float, target: float | None, remaining: float) -> tuple[Any, ...]:
+    from formulations.milp import MilpOptions, solve_stage_milp
+    from formulations.stages import layout_for, plan_steps
+
+    extra = options.extra
+    limit = problem.lower_cap if objective == "min-memory" else None
+    lay = layout_for(problem, limit)
+    t_in = time.perf_counter()
+    start = stage_heuristic(problem, lay, deadline=t_in + 0.1 * remaining) \
+        if objective == "makespan" else None
+    remaining = _left(t_in + remaining)
+    opts = MilpOptions(backend=backend, objective=objective, max_overhead=max_ov,
+                       makespan=target if objective == "min-bytes" else None,
+                       time_limit=remaining, threads=options.threads,
+                       write_model=extra.get("write_model"), msg=bool(extra.get("log", False)))
+    res = solve_stage_milp(problem, opts, start)
+    st = {f"model_{k}": v for k, v in res.stats.items()}
+    st["backend"] = backend
+    st["mip_start"] = start is not None
+    if res.plan is None:
+        if "message" in res.stats:
+            st["message"] = res.stats["message"]
+        return None, res.status, None, res.bound, None, st, None
+    steps = plan_steps(problem, lay, res.plan)
+    cap = res.capacity if objective == "min-memory" else None
+    caps = dict(instance.capacity)
+    if cap is not None:
+        caps[problem.compute] = cap
+    sched = make_schedule(instance.trace.name, instance.hardware.name, steps, "barrier", caps,
+                          {"method": "milp"})
+    bound = res.bound
+    if objective == "min-memory" and bound is not None:
+        bound = float(math.ceil(bound - 1e-6))
+    st["model_objective"] = res.objective
+    return sched, res.status, res.objective, bound, cap, st, (lay, res.plan)
+
+
+def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, objective: str, max_ov: float,
+               target: float | None, remaining: float, warm: Warm | None,
+               seed_plan: tuple[Any, Any] | None = None) -> tuple[Any, ...]:
+    from formulations.cpsat import CpOptions, solve_cpsat
+
+    from formulations.stages import layout_for
+
+    extra = options.extra
+    stage_plan = seed_plan
+    if objective == "makespan" and stage_plan is None:
+        lay = layout_for(problem)
+        t_in = time.perf_counter()
+        plan = stage_heuristic(problem, lay, deadline=t_in + 0.1 * remaining)
+        remaining = _left(t_in + remaining)
+        if plan is not None:
+            stage_plan = (lay, plan)
+    opts = CpOptions(stage_plan=stage_plan, objective=objective, max_overhead=max_ov, makespan=target if objective == "min-bytes" else None,
+                     time_limit=remaining, threads=options.threads, seed=options.seed,
+                     resolution=float(extra["resolution"]) if "resolution" in extra else None,
+                     warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)))
+    try:
+        res = solve_cpsat(problem, opts)
+    except ValueError as exc:
+        return None, "error", None, None, None, {"message": str(exc)}
+    st = {f"model_{k}": v for k, v in res.stats.items()}
+    st["model_objective"], st["model_bound"] = res.objective, res.bound
+    if res.steps is None:
+        return None, res.status, None, res.bound, None, st
+    caps = dict(instance.capacity)
+    if res.capacity is not None:
+        caps[problem.compute] = res.capacity
+    sched = make_schedule(instance.trace.name, instance.hardware.name, res.steps, "event", caps,
+                          {"method": "cpsat"})
+    return sched, res.status, res.objective, res.bound, res.capacity, st

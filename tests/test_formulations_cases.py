@@ -1,0 +1,255 @@
+"""Hand-made cases for the exact planners: tiers, recompute, weights, updates, objectives, status."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from formulations.backends import solve_pulp
+from formulations.common import build_problem
+from formulations.planners import plan_auto, plan_cpsat, plan_milp, plan_milp_cbc
+from solver.model import Copy, Free, Hardware, Link, Op, Recompute, Tensor, Tier, Trace
+from solver.methods import Instance, SolveOptions
+from solver.timing import validate
+
+EXACT = {"milp": plan_milp, "milp-cbc": plan_milp_cbc, "cpsat": plan_cpsat, "auto": plan_auto}
+
+
+def _opts(**extra):
+    return SolveOptions(time_limit=20, threads=1, extra=extra)
+
+
+def _check(tr, hw, res):
+    assert res.schedule is not None, res.message
+    rep = validate(tr, hw, res.schedule)
+    assert rep.valid, [e.message for e in rep.errors]
+    if res.bound is not None:
+        assert res.bound <= rep.metrics.makespan * (1 + 1e-9) + 1e-12
+    return rep
+
+
+# ---- three tiers: the copy must go to SSD through DDR -------------------------------------------
+
+def _three_tier():
+    # both activations must be out while g's 16-byte output exists; DDR holds only one of them,
+    # so the other goes on to SSD (staged through DDR) and comes back the same way
+    filler = [Op(id=f"p{i}", duration=4.0) for i in range(1, 4)]
+    ops = ([Op(id="f1", duration=1.0, outputs=("a1",)), Op(id="f2", duration=1.0, outputs=("a2",))] + filler
+           + [Op(id="g", duration=4.0, outputs=("b",)), Op(id="h", duration=4.0, inputs=("b",)),
+              Op(id="i1", duration=1.0, inputs=("a1",)), Op(id="p6", duration=4.0), Op(id="p7", duration=4.0),
+              Op(id="i2", duration=1.0, inputs=("a2",))])
+    tr = Trace("three", (Tensor(id="a1", bytes=8), Tensor(id="a2", bytes=8), Tensor(id="b", bytes=16)), tuple(ops))
+    hw = Hardware("h3", "HBM", (Tier("HBM", 16), Tier("DDR", 8), Tier("SSD", 1000)),
+                  (Link("HBM", "DDR", 8.0), Link("DDR", "HBM", 8.0),
+                   Link("DDR", "SSD", 8.0), Link("SSD", "DDR", 8.0)))
+    return tr, hw
+
+
+@pytest.mark.parametrize("method", ["milp", "cpsat"])
+def test_three_tiers_route_through_ddr_to_ssd(method):
+    tr, hw = _three_tier()
+    res = EXACT[method](Instance(tr, hw), SolveOptions(time_limit=20, threads=1, recompute=False,
+                                                       extra={"warm": "none"}))
+    rep = _check(tr, hw, res)
+    hops = {(a.src, a.dst) for a in res.schedule.actions if isinstance(a, Copy)}
+    assert {("HBM", "DDR"), ("DDR", "SSD"), ("SSD", "DDR"), ("DDR", "HBM")} <= hops
+    assert rep.metrics.peak["DDR"] <= 8
+
+
+# ---- recompute ------------------------------------------------------------------------------------
+
+def _one_tier_chain():
+    tr = Trace("rc", (Tensor(id="x", bytes=2), Tensor(id="a", bytes=6), Tensor(id="b", bytes=6),
+                      Tensor(id="c", bytes=2)),
+               (Op(id="f", duration=1.0, inputs=("x",), outputs=("a",)),
+                Op(id="g", duration=3.0, inputs=("a",), outputs=("b",)),
+                Op(id="h", duration=3.0, inputs=("b",), outputs=("c",)),
+                Op(id="k", duration=1.0, inputs=("a", "c", "x"))))
+    hw = Hardware("one", "HBM", (Tier("HBM", 14),))
+    return tr, hw
+
+
+@pytest.mark.parametrize("method", ["milp", "milp-cbc", "cpsat", "auto"])
+def test_recompute_on_one_tier(method):
+    tr, hw = _one_tier_chain()
+    assert tr.no_offload_peak > 14
+    res = EXACT[method](Instance(tr, hw), _opts())
+    rep = _check(tr, hw, res)
+    assert any(isinstance(a, Recompute) and a.op == "f" for a in res.schedule.actions)
+    assert rep.metrics.makespan == pytest.approx(9.0)
+    if method in ("milp", "milp-cbc", "auto"):
+        assert res.status == "optimal"
+
+
+def test_recompute_refused_without_option():
+    tr, hw = _one_tier_chain()
+    res = plan_cpsat(Instance(tr, hw), SolveOptions(time_limit=10, threads=1, recompute=False))
+    assert res.schedule is None
+    assert res.status in ("infeasible", "error")
+
+
+# ---- read-only weights: dropped, not written back; updated weights: written back ------------------
+
+def _weights(update: bool):
+    ops = [Op(id="fwd", duration=2.0, inputs=("w", "x"), outputs=("y",)),
+           Op(id="mid", duration=6.0, outputs=("z",)),
+           Op(id="use", duration=6.0, inputs=("z",)),
+           Op(id="bwd", duration=2.0, inputs=("w", "y"))]
+    if update:
+        ops.append(Op(id="opt", duration=1.0, updates=("w",)))
+    tr = Trace("wts", (Tensor(id="w", bytes=6, kind="weight", initial_tier="DDR", persistent=True,
+                              final_tier="DDR"),
+                       Tensor(id="x", bytes=1), Tensor(id="y", bytes=2), Tensor(id="z", bytes=6)), tuple(ops))
+    hw = Hardware("h2", "HBM", (Tier("HBM", 10), Tier("DDR", 100)),
+                  (Link("HBM", "DDR", 6.0), Link("DDR", "HBM", 6.0)))
+    return tr, hw
+
+
+@pytest.mark.parametrize("method", ["milp", "cpsat"])
+def test_read_only_weight_is_dropped_not_written_back(method):
+    tr, hw = _weights(update=False)
+    res = EXACT[method](Instance(tr, hw), _opts())
+    _check(tr, hw, res)
+    acts = res.schedule.actions
+    assert not any(isinstance(a, Copy) and a.tensor == "w" and a.src == "HBM" for a in acts)
+    assert any(isinstance(a, Free) and a.tensor == "w" and a.tier == "HBM" for a in acts)
+    fetches = [a for a in acts if isinstance(a, Copy) and a.tensor == "w" and a.dst == "HBM"]
+    assert len(fetches) == 2
+
+
+@pytest.mark.parametrize("method", ["milp", "cpsat"])
+def test_updated_weight_is_written_back(method):
+    tr, hw = _weights(update=True)
+    res = EXACT[method](Instance(tr, hw), _opts())
+    _check(tr, hw, res)
+    outs = [a for a in res.schedule.actions if isinstance(a, Copy) and a.tensor == "w" and a.src == "HBM"]
+    assert outs, "the updated weight must be copied back to its final tier"
+
+
+# ---- objectives --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["milp", "cpsat"])
+def test_min_memory_objective(method):
+    tr, hw = _one_tier_chain()
+    hw = hw.with_capacity({"HBM": 100})
+    res = EXACT[method](Instance(tr, hw), _opts(objective="min-memory", max_overhead=0.2))
+    rep = _check(tr, hw, res)
+    cap = res.stats["capacity"]
+    assert cap == res.objective < tr.no_offload_peak
+    assert rep.metrics.peak["HBM"] <= cap
+    assert validate(tr, hw.with_capacity({"HBM": cap}), res.schedule).valid
+    assert rep.metrics.makespan <= 1.2 * tr.compute_time + 1e-9
+
+
+def test_min_bytes_objective_moves_less_than_makespan_optimum():
+    tr, hw = _weights(update=False)
+    fast = plan_cpsat(Instance(tr, hw), _opts())
+    ms = validate(tr, hw, fast.schedule).metrics.makespan
+    res = plan_milp(Instance(tr, hw), _opts(objective="min-bytes", makespan=ms * 2))
+    rep = _check(tr, hw, res)
+    assert rep.metrics.makespan <= ms * 2 + 1e-9
+    assert res.objective == sum(rep.metrics.bytes_moved.values())
+
+
+def test_unknown_objective_is_an_error():
+    tr, hw = _one_tier_chain()
+    assert plan_milp(Instance(tr, hw), _opts(objective="fastest")).status == "error"
+
+
+# ---- model export ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".mps", ".lp"])
+def test_write_model(tmp_path, suffix):
+    tr, hw = _one_tier_chain()
+    path = os.fspath(tmp_path / f"model{suffix}")
+    res = plan_milp(Instance(tr, hw), _opts(write_model=path))
+    assert res.schedule is not None and os.path.getsize(path) > 0
+
+
+# ---- honest status -----------------------------------------------------------------------------
+
+def _hard_knapsack():
+    import random
+
+    import pulp
+
+    rng = random.Random(3)
+    p = pulp.LpProblem("hard", pulp.LpMinimize)
+    xs = [pulp.LpVariable(f"x{i}", 0, 1, cat="Binary") for i in range(90)]
+    for j in range(60):
+        p += pulp.lpSum(rng.randint(1, 30) * x for x in rng.sample(xs, 25)) >= 180
+    p += pulp.lpSum(rng.randint(5, 50) * x for x in xs)
+    return p
+
+
+@pytest.mark.parametrize("backend", ["highs", "cbc"])
+def test_no_optimal_after_time_limit(backend):
+    out = solve_pulp(_hard_knapsack(), backend, time_limit=0.3)
+    assert out.status in ("feasible", "timeout")
+    if out.status == "feasible":
+        assert out.bound is None or out.bound <= out.objective + 1e-9
+
+
+def test_cpsat_not_optimal_when_stopped_early():
+    from solver.suites import load_suite, trace_path
+    from solver.formats import load_hardware, load_trace
+    from solver.solve import make_instance
+
+    inst = load_suite("tiny").instance("train-tiny-1layer")
+    tr = load_trace(trace_path(inst))
+    hw = load_hardware(inst.hardware_path)
+    I = make_instance(tr, hw, budget=0.8)
+    res = plan_cpsat(I, SolveOptions(time_limit=2, threads=1))
+    assert res.status == "feasible"       # stopped by the limit, never "optimal"
+    _check(tr, I.hardware, res)
+
+
+def test_infeasible_when_an_op_does_not_fit():
+    tr, hw = _one_tier_chain()
+    res = plan_milp(Instance(tr, hw.with_capacity({"HBM": 9})), _opts())
+    assert res.status == "infeasible" and res.schedule is None
+
+
+def test_auto_uses_the_milp_when_only_recompute_can_help():
+    tr, hw = _one_tier_chain()
+    res = plan_auto(Instance(tr, hw), _opts())
+    assert res.stats["route"] == "milp" and res.status == "optimal"
+
+
+# ---- shared analysis -----------------------------------------------------------------------------
+
+def test_gaps_and_epochs_split_at_updates():
+    tr, hw = _weights(update=True)
+    p = build_problem(tr, hw)
+    w = tr.tensor_index["w"]
+    eps = [e for e in p.epochs if e.tensor == w]
+    assert [(e.start, e.end, e.stale_at_end, e.home) for e in eps] == [(-1, 4, True, "DDR"), (4, 5, False, None)]
+    assert eps[1].final == "DDR"
+
+
+def test_registry_lists_the_exact_methods():
+    from solver.methods import get_method
+
+    for name in ("milp", "milp-cbc", "cpsat", "auto"):
+        m = get_method(name)
+        assert m.exact and callable(m.load())
+
+
+# ---- tierplan bound ------------------------------------------------------------------------------
+
+def test_bound_cli(tmp_path, capsys):
+    from solver.cli import main
+    from solver.formats import hardware_to_document, trace_to_document
+
+    tr, hw = _weights(update=True)
+    tp, hp = tmp_path / "t.json", tmp_path / "h.json"
+    tp.write_text(json.dumps(trace_to_document(tr)))
+    hp.write_text(json.dumps(hardware_to_document(hw)))
+    assert main(["bound", str(tp), "-H", str(hp), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    res = plan_cpsat(Instance(tr, hw), _opts())
+    assert doc["status"] == "bound"
+    assert doc["bound"] <= validate(tr, hw, res.schedule).metrics.makespan + 1e-9
+    assert main(["bound", str(tp), "-H", str(hp), "--capacity", "HBM=5"]) == 1
