@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-recompute", action="store_true", help="do not recompute; only move tensors")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method-specific option (repeatable), e.g. --option window=4")
+    g = p.add_argument_group("exact methods (milp, milp-cbc, cpsat, auto)")
+    g.add_argument("--objective", choices=("makespan", "min-memory", "min-bytes"),
+                   help="makespan (default); min-memory: the least compute-tier capacity whose overhead stays "
+                        "within --max-overhead; min-bytes: the fewest bytes moved at the warm start's makespan")
+    g.add_argument("--max-overhead", type=float, metavar="F", help="overhead limit of --objective min-memory "
+                                                                    "(default 0.05)")
+    g.add_argument("--write-model", metavar="FILE.mps|.lp", help="export the MILP for another solver")
     p.add_argument("-o", "--output", metavar="SCHEDULE.json", help="write the schedule here (atomically)")
     p.add_argument("--json", action="store_true", help="print one JSON object (machine output)")
     p.set_defaults(func=run)
@@ -123,8 +130,13 @@ def run(args: argparse.Namespace) -> int:
         instance = make_instance(trace, hardware, caps, args.budget)
     except InstanceError as exc:
         raise InputError.single("--budget" if args.budget is not None else "--capacity", "", str(exc)) from None
+    extra = parse_method_options(args.option)
+    for key, value in (("objective", args.objective), ("max_overhead", args.max_overhead),
+                       ("write_model", args.write_model)):
+        if value is not None:
+            extra[key] = value
     options = SolveOptions(time_limit=args.time_limit, threads=args.threads, recompute=not args.no_recompute,
-                           extra=parse_method_options(args.option))
+                           extra=extra)
     out = solve(instance, method.name, options)
     written = None
     if out.ok and args.output:
