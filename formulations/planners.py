@@ -202,7 +202,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     if warm is not None:
         stats.update(warm_method=warm.method, warm_makespan=warm.makespan, warm_score=warm_score)
     # ---- a proof without solving: the warm start meets a lower bound ---------------------------
-    if objective == "makespan" and warm is not None:
+    if objective == "makespan" and warm is not None and not extra.get("write_model"):
         lb = _universal_bound(instance)
         if lb is not None and warm.makespan <= lb * (1 + _REL) + 1e-15:
             stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))

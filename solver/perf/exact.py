@@ -302,7 +302,7 @@ def _bench_brute(args: argparse.Namespace) -> list[str]:
         lines.append(f"| {seed_} | {n} | {best.count} | {tb:.1f} | {best.makespan:g} | {sc} | {_fmt(vc)} | {sm} | "
                      f"{_fmt(vm)} | {ex} |")
     lines += ["", f"Command: `python -m solver.perf.exact brute --count {args.count} --ops {args.ops} "
-                  f"--max-candidates {args.max_candidates} --out {args.out}`", ""]
+                  f"--max-candidates {args.max_candidates} --max-count {args.max_count} --out {args.out}`", ""]
     return lines
 
 
