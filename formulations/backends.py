@@ -127,6 +127,9 @@ def _highs_solver(start: Mapping[str, float] | None, **kw: Any) -> Any:
                 sol.col_value = vals
                 sol.value_valid = True
                 h.setSolution(sol)
+            # HiGHS keeps one thread scheduler per process, sized by the first solve's `threads`;
+            # a later solve asking for another count fails with status "Not Set" unless reset.
+            h.resetGlobalScheduler(True)
             h.run()
 
     return _HiGHSWithStart(**kw)
