@@ -16,11 +16,9 @@ import math
 import sys
 from typing import Any
 
-from solver.cli._common import add_capacity_option
-from solver.cli.validate import check_instance, resolve_capacity
+from solver.cli._common import add_capacity_option, load_instance
 from solver.errors import InputError
 from solver.fileio import dumps_json
-from solver.formats import load_hardware, load_trace
 from solver.solve import InstanceError, make_instance
 from solver.units import format_time
 
@@ -92,10 +90,7 @@ def compute_bounds(trace: Any, hardware: Any, capacity: dict[str, int], budget: 
 
 
 def run(args: argparse.Namespace) -> int:
-    trace = load_trace(args.trace)
-    hardware = load_hardware(args.hardware)
-    check_instance(trace, hardware, args.trace)
-    caps = resolve_capacity(hardware, args.capacity)
+    trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     if args.budget is not None and not (args.budget > 0 and math.isfinite(args.budget)):
         raise InputError.single("--budget", "", f"must be a positive fraction, got {args.budget}")
     if args.time_limit is not None and not args.time_limit > 0:

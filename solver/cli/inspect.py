@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from solver.cli.validate import check_instance
+from solver.cli._common import check_instance
 from solver.fileio import dumps_json
 from solver.formats import load_hardware, load_trace
 from solver.model import TENSOR_KINDS, Hardware, Trace

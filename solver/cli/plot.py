@@ -48,20 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, draw, write; returns the exit status."""
     from solver.bench.schedule_plot import schedule_figure
-    from solver.cli.validate import check_instance, resolve_capacity
+    from solver.cli._common import load_instance
     from solver.fileio import write_bytes_atomic
-    from solver.formats import load_hardware, load_schedule, load_trace
+    from solver.formats import load_schedule
     from solver.timing import validate
 
     fmt = Path(args.output).suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise InputError.single("--output", args.output, f"unknown format {fmt!r}; use one of "
                                 f"{', '.join('.' + f for f in FORMATS)}")
-    trace = load_trace(args.trace)
-    hardware = load_hardware(args.hardware)
+    trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     schedule = load_schedule(args.schedule)
-    check_instance(trace, hardware, args.trace)
-    caps = resolve_capacity(hardware, args.capacity)
     report = validate(trace, hardware, schedule, caps)
     fig = schedule_figure(trace, hardware, schedule, report, args.title)
     buf = io.BytesIO()

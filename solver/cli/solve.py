@@ -11,11 +11,10 @@ import math
 import sys
 from typing import Any
 
-from solver.cli._common import add_capacity_option
-from solver.cli.validate import check_instance, resolve_capacity
+from solver.cli._common import add_capacity_option, load_instance
 from solver.errors import InputError
 from solver.fileio import dumps_json
-from solver.formats import load_hardware, load_trace, save_schedule
+from solver.formats import save_schedule
 from solver.methods import SolveOptions, UnknownMethod, get_method
 from solver.solve import InstanceError, SolveOutcome, make_instance, solve
 from solver.units import format_bytes, format_time
@@ -112,10 +111,7 @@ def human_summary(out: SolveOutcome, instance_facts: dict[str, Any], path: str |
 
 
 def run(args: argparse.Namespace) -> int:
-    trace = load_trace(args.trace)
-    hardware = load_hardware(args.hardware)
-    check_instance(trace, hardware, args.trace)
-    caps = resolve_capacity(hardware, args.capacity)
+    trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     try:
         method = get_method(args.method)
     except UnknownMethod as exc:

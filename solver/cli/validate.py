@@ -8,11 +8,9 @@ import io
 import sys
 from typing import TextIO
 
-from solver.cli._common import add_capacity_option, capacity_overrides
-from solver.errors import InputError
+from solver.cli._common import add_capacity_option, load_instance
 from solver.fileio import dumps_json, write_text_atomic
-from solver.formats import load_hardware, load_schedule, load_trace
-from solver.model import Trace, Hardware
+from solver.formats import load_schedule
 from solver.timing import Report, validate
 from solver.units import format_bytes, format_time
 
@@ -30,30 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_capacity_option(p)
     p.add_argument("--timeline", metavar="FILE.csv", help="write the per-action timeline as CSV")
     p.set_defaults(func=run)
-
-
-def check_instance(trace: Trace, hardware: Hardware, trace_file: str) -> None:
-    """Refuse a trace whose tiers the hardware lacks (InputError naming the tensor)."""
-    problems = []
-    for i, t in enumerate(trace.tensors):
-        for fld in ("initial_tier", "final_tier"):
-            v = getattr(t, fld)
-            if v is not None and v not in hardware.tier_index:
-                problems.append((f"tensors[{i}].{fld}", f"tier {v!r} is not in hardware {hardware.name!r} "
-                                 f"(tiers: {', '.join(hardware.tier_index)})"))
-    if problems:
-        from solver.errors import InputProblem
-        raise InputError([InputProblem(trace_file, p, m) for p, m in problems])
-
-
-def resolve_capacity(hardware: Hardware, items: list[str]) -> dict[str, int]:
-    """Parse ``--capacity`` items and check their tier names."""
-    caps = capacity_overrides(items)
-    for name in caps:
-        if name not in hardware.tier_index:
-            raise InputError.single("--capacity", name, f"unknown tier {name!r}; tiers are "
-                                    f"{', '.join(hardware.tier_index)}")
-    return caps
 
 
 def write_timeline(path: str, report: Report) -> None:
@@ -88,11 +62,8 @@ def human_summary(report: Report, out: TextIO | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    trace = load_trace(args.trace)
-    hardware = load_hardware(args.hardware)
+    trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     schedule = load_schedule(args.schedule)
-    check_instance(trace, hardware, args.trace)
-    caps = resolve_capacity(hardware, args.capacity)
     report = validate(trace, hardware, schedule, caps)
     if args.timeline:
         write_timeline(args.timeline, report)
