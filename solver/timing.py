@@ -146,6 +146,8 @@ class Report:
     timeline : Timeline
     capacity : Mapping[str, int]
         The capacities the schedule was checked against.
+    engine : str
+        ``"native"`` when the native kernel simulated it, ``"python"`` for the reference.
     """
 
     valid: bool
@@ -153,6 +155,7 @@ class Report:
     metrics: Metrics
     timeline: Timeline = field(repr=False)
     capacity: Mapping[str, int] = field(default_factory=dict)
+    engine: str = "python"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``validate --json`` object."""
@@ -168,6 +171,14 @@ _END, _FREE, _START = 0, 1, 2
 _RUN, _RECOMPUTE, _COPY, _FREEK, _NOOP = 0, 1, 2, 3, 4
 _KIND_NAMES = ("run", "recompute", "copy", "free", "noop")
 _VALID, _ARRIVING = 2, 1
+
+
+def _sequential_sum(values: Iterator[float]) -> float:
+    """Left-to-right float sum (``sum`` compensates on Python >= 3.12; the native kernel does not)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 def effective_capacity(hardware: Hardware, schedule: Schedule | None = None,
@@ -196,7 +207,7 @@ def effective_capacity(hardware: Hardware, schedule: Schedule | None = None,
 
 
 def validate(trace: Trace, hardware: Hardware, schedule: Schedule,
-             capacity: Mapping[str, int] | None = None) -> Report:
+             capacity: Mapping[str, int] | None = None, *, engine: str = "auto") -> Report:
     """Simulate ``schedule`` under the timing model and report validity and metrics.
 
     Parameters
@@ -205,6 +216,12 @@ def validate(trace: Trace, hardware: Hardware, schedule: Schedule,
         The instance and the stream program to check.
     capacity : Mapping[str, int], optional
         Capacity overrides (take precedence over the schedule's own ``capacity``).
+    engine : {"auto", "python"}
+        ``"auto"`` (default) first tries the native kernel (``solver._simcore``, built from C at
+        install time where a compiler is available): it simulates a schedule that validates and
+        gives up at the first irregularity, and then the pure-Python reference runs and reports
+        every error. ``"python"`` runs the reference only. Both give the same report; which one
+        produced it is ``Report.engine``.
 
     Returns
     -------
@@ -223,13 +240,39 @@ def validate(trace: Trace, hardware: Hardware, schedule: Schedule,
     >>> [e.code.value for e in validate(tr, hw, Schedule("t", "h", (Run(op="a"),))).errors]
     ['capacity']
     """
+    if engine not in ("auto", "python"):
+        raise ValueError(f"unknown engine {engine!r}; valid: 'auto', 'python'")
     was = gc.isenabled()
     gc.disable()   # the simulation allocates many small acyclic objects: the cyclic GC only slows it
     try:
-        return _Simulation(trace, hardware, schedule, capacity).run()
+        sim = _Simulation(trace, hardware, schedule, capacity)
+        if engine == "auto":
+            report = sim.run_native()
+            if report is not None:
+                return report
+        return sim.run()
     finally:
         if was:
             gc.enable()
+
+
+def native_available() -> bool:
+    """Whether the native kernel of the validator was built (it is optional).
+
+    Examples
+    --------
+    >>> isinstance(native_available(), bool)
+    True
+    """
+    return _native_core() is not None
+
+
+def _native_core() -> Any:
+    try:
+        from solver import _simcore
+    except ImportError:
+        return None
+    return _simcore
 
 
 class _Simulation:
@@ -277,10 +320,11 @@ class _Simulation:
         pend = self.pending_errors
         ops = tr.ops
         tensors = tr.tensors
-        link_info: dict[tuple[str, str], tuple[int, int, Any, int]] = {}
+        link_info: dict[tuple[str, str], tuple[int, int, float, float, int]] = {}
         for (s_name, d_name) in ((lk.src, lk.dst) for lk in hw.links):
             lk = hw.link(s_name, d_name)
-            link_info[(s_name, d_name)] = (tier_ix[s_name], tier_ix[d_name], lk, stream_ix[lk.stream])
+            link_info[(s_name, d_name)] = (tier_ix[s_name], tier_ix[d_name], float(lk.latency),
+                                           float(lk.bandwidth), stream_ix[lk.stream])
         last_on_stream = [-1] * len(streams)
         index_get = index.get
         for i, a in enumerate(actions):
@@ -313,9 +357,9 @@ class _Simulation:
                 else:
                     kind[i] = _COPY
                     arg[i] = t
-                    src[i], dst[i], lk, st = info
+                    src[i], dst[i], latency, bandwidth, st = info
                     free_src[i] = a.free_src
-                    dur[i] = lk.latency + tensors[t].bytes / lk.bandwidth
+                    dur[i] = latency + tensors[t].bytes / bandwidth
             else:
                 st = -1
                 t = tix.get(a.tensor, -1)
@@ -629,26 +673,70 @@ class _Simulation:
                     err(Code.LOST, None, now, f"persistent tensor {tensor.id!r} ends with no valid copy anywhere")
         for code, i, msg in self.pending_errors:
             err(code, i, start[i] if start[i] is not None else 0.0, msg)
-        compute_time = float(sum(dur[i] for i in range(n) if kind[i] == _RUN))
-        recompute_time = float(sum(dur[i] for i in range(n) if kind[i] == _RECOMPUTE))
+        compute_time = _sequential_sum(dur[i] for i in range(n) if kind[i] == _RUN)
+        recompute_time = _sequential_sum(dur[i] for i in range(n) if kind[i] == _RECOMPUTE)
         makespan = max((e for e in end if e is not None), default=0.0)
+        timeline = Timeline(
+            ids=tuple(ids), kinds=tuple(_KIND_NAMES[k] for k in kind),
+            streams=tuple(self.streams[s] if s >= 0 else "" for s in stream),
+            starts=tuple(start), ends=tuple(end),
+        )
+        return self._report(compute_time, recompute_time, makespan, peak, peak_time, moved, copies, timeline,
+                            "python")
+
+    def _report(self, compute_time: float, recompute_time: float, makespan: float, peak: list[int],
+                peak_time: list[float], moved: list[int], copies: list[int], timeline: Timeline,
+                engine: str) -> Report:
         if compute_time > 0:
             overhead: float | None = makespan / compute_time - 1.0
         else:
             overhead = 0.0 if makespan == 0 else None
+        names = self.tier_names
         metrics = Metrics(
             makespan=makespan, compute_time=compute_time, recompute_time=recompute_time, overhead=overhead,
             peak=dict(zip(names, peak)), peak_time=dict(zip(names, peak_time)),
             bytes_moved={s: moved[i] for i, s in enumerate(self.streams) if i > 0},
             copies={s: copies[i] for i, s in enumerate(self.streams) if i > 0},
         )
-        timeline = Timeline(
-            ids=tuple(ids), kinds=tuple(_KIND_NAMES[k] for k in kind),
-            streams=tuple(self.streams[s] if s >= 0 else "" for s in stream),
-            starts=tuple(start), ends=tuple(end),
-        )
         return Report(valid=not self.errors, errors=tuple(self.errors), metrics=metrics, timeline=timeline,
-                      capacity=dict(self.cap_map))
+                      capacity=dict(self.cap_map), engine=engine)
+
+    def run_native(self) -> Report | None:
+        """The native kernel's report of a schedule that validates; None when it is not built, or
+        gave up (then :meth:`run`, the reference, finds and words the errors)."""
+        core = _native_core()
+        if core is None or self.errors:
+            return None
+        tr, hw = self.trace, self.hw
+        tier_ix = hw.tier_index
+        streams = ["compute"] + list(hw.streams)
+        self.streams = streams
+        stream_ix = {s: i for i, s in enumerate(streams)}
+        links: dict[str, dict[str, tuple[int, int, float, float, int]]] = {}
+        for lk in hw.links:
+            info = hw.link(lk.src, lk.dst)
+            assert info is not None
+            links.setdefault(lk.src, {})[lk.dst] = (tier_ix[lk.src], tier_ix[lk.dst], float(info.latency),
+                                                     float(info.bandwidth), stream_ix[info.stream])
+        compute = hw.compute_tier
+        init = [tier_ix.get(t.initial_tier or compute, self.C) if b == AT_START and d != AT_START else -1
+                for t, b, d in zip(tr.tensors, tr.birth, tr.death)]
+        final = [-1 if not t.persistent else (-2 if t.final_tier is None else tier_ix.get(t.final_tier, -3))
+                 for t in tr.tensors]
+        ops = tr.ops
+        out = core.simulate(
+            list(self.schedule.actions), (Run, Recompute, Copy, Free), dict(tr.op_index), tuple(o.id for o in ops),
+            dict(tr.tensor_index), tuple(t.id for t in tr.tensors), dict(tier_ix),
+            links, len(streams), [o.duration for o in ops], [o.workspace for o in ops],
+            [1 if o.effective_recomputable else 0 for o in ops], tr.op_reads, tr.op_writes, tr.op_updates,
+            tr.dies_after, [t.bytes for t in tr.tensors], init, final, self.cap, self.C, _KIND_NAMES,
+            tuple(streams))
+        if out is None:
+            return None
+        ids, kinds, stream_names, starts, ends, peak, peak_time, moved, copies, comp, recomp, makespan = out
+        timeline = Timeline(ids=tuple(ids), kinds=tuple(kinds), streams=tuple(stream_names),
+                            starts=tuple(starts), ends=tuple(ends))
+        return self._report(comp, recomp, makespan, peak, peak_time, moved, copies, timeline, "native")
 
     def _sorted_events(self, start: list[float], end: list[float]) -> Iterator[tuple[float, int, int]]:
         """Events in (time, phase, sequence) order by one sort (valid when waits point backwards).

@@ -79,9 +79,14 @@ def fast_path_taken(trace: Any, hardware: Any, schedule: Any, capacity: Mapping[
 
 
 def validate_heap(trace: Any, hardware: Any, schedule: Any, capacity: Mapping[str, int] | None = None) -> Report:
-    """``validate`` with the heap event source forced."""
+    """The pure-Python reference with the heap event source forced."""
     with heap_path_forced():
-        return validate(trace, hardware, schedule, capacity)
+        return validate(trace, hardware, schedule, capacity, engine="python")
+
+
+def validate_python(trace: Any, hardware: Any, schedule: Any, capacity: Mapping[str, int] | None = None) -> Report:
+    """The pure-Python reference (sorted fast path where it applies), never the native kernel."""
+    return validate(trace, hardware, schedule, capacity, engine="python")
 
 
 def full_report(report: Report) -> dict[str, Any]:
