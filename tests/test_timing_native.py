@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from solver.solve import make_instance, solve
 from solver.timing import native_available, validate
 from test_properties import offload_cases, random_schedules, _hbm_ddr, _offload_schedule
 
-pytestmark = pytest.mark.skipif(not native_available(), reason="the native validator kernel is not built")
+needs_native = pytest.mark.skipif(not native_available(), reason="the native validator kernel is not built")
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GOLDEN = Path(__file__).parent / "golden"
@@ -44,6 +46,7 @@ def assert_same(trace: Trace, hw: Hardware, sched: Schedule, capacity: Any = Non
     return auto
 
 
+@needs_native
 @pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.json").is_file()))
 def test_golden_cases_agree(case: str) -> None:
     d = GOLDEN / case
@@ -52,12 +55,14 @@ def test_golden_cases_agree(case: str) -> None:
                 exp.get("api_capacity"))
 
 
+@needs_native
 @SETTINGS
 @given(inst=random_schedules())
 def test_random_schedules_agree(inst: Any) -> None:
     assert_same(*inst)
 
 
+@needs_native
 @SETTINGS
 @given(case=offload_cases(), channel=st.sampled_from([None, "bus"]), latency=st.sampled_from([0.0, 0.5]))
 def test_offload_schedules_agree(case: Any, channel: str | None, latency: float) -> None:
@@ -71,6 +76,7 @@ def test_offload_schedules_agree(case: Any, channel: str | None, latency: float)
                 {k: max(v - 1, 0) for k, v in peak.items()})
 
 
+@needs_native
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1))
 def test_heuristic_schedules_agree(seed: int) -> None:
@@ -85,6 +91,7 @@ def test_heuristic_schedules_agree(seed: int) -> None:
             assert assert_same(trace, hw, out.schedule).valid
 
 
+@needs_native
 def test_recompute_and_updates_take_the_kernel() -> None:
     """A recompute of a freed activation and an in-place update of an offloaded weight."""
     tr = Trace("t", (Tensor(id="w", bytes=100, initial_tier="DDR", persistent=True, final_tier="DDR"),
@@ -109,6 +116,7 @@ def test_recompute_and_updates_take_the_kernel() -> None:
     assert not rep.valid and rep.engine == "python"
 
 
+@needs_native
 def test_forward_wait_and_duplicate_ids() -> None:
     """A wait on a later action (the heap decides), and a wait on a duplicated id."""
     tr = Trace("t", (Tensor(id="x", bytes=100, initial_tier="DDR"),),
@@ -128,9 +136,19 @@ def test_forward_wait_and_duplicate_ids() -> None:
     assert rep.timeline.rows()[1][3] == 5.0     # "b" starts when the copy named "a" ends
 
 
+@needs_native
 def test_engine_name_is_checked() -> None:
     tr = Trace("t", (), ())
     hw = Hardware("h", "HBM", (Tier("HBM", 1),))
     with pytest.raises(ValueError, match="'auto', 'python'"):
         validate(tr, hw, Schedule("t", "h", ()), engine="c")
     assert validate(tr, hw, Schedule("t", "h", ())).engine == "native"
+
+
+def test_kernel_is_built_where_a_compiler_is() -> None:
+    """The kernel is optional, but where this Python can compile C the install must have built it."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc}) on this machine: the validator runs its pure-Python reference")
+    assert native_available(), ("solver/_simcore.c was not built although a C compiler is present; "
+                                "reinstall with `pip install -e .` and read the build log")
