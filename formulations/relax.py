@@ -17,6 +17,9 @@ the last op's window up to its end, and the epilogue. Then:
   that use (a copy in, or a recompute);
 * tensors that start elsewhere must be copied in before their first use; persistent tensors
   whose final tier holds a stale copy must be written there after their last update.
+* one copy may serve several of these needs, so each copy is one variable, never charged twice:
+  the fetch of a tensor that starts elsewhere also ends its absences before its first use, and a
+  copy out of the last version of a persistent tensor is both an eviction and its write-back.
 
 Copies of multi-hop routes are charged on their compute-tier hop only, a recompute of an op
 restores all its outputs at once, and nothing else about the inputs of recomputes is assumed,
@@ -153,86 +156,101 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         prod = trace.producer[t]
         users = trace.users[t]
         init = (tensor.initial_tier or C) if prod < 0 else C
-        size = tensor.bytes
         upd = [u for u in users if t in trace.op_updates[u]]
-        # mandatory fetch of a tensor that starts elsewhere
-        if prod < 0 and init != C and users:
-            h = hop_first(t, init, C)
-            if h is None:
-                return BoundResult("infeasible", compute, f"tensor {tensor.id!r} cannot reach {C}")
-            f = [V(f"fetch_{t}_{w}", 0, None) for w in range(users[0] + 1)]
-            for w, v in enumerate(f):
-                work[(w, h[0])].append((h[1], v))
-            lines.append(pulp.lpSum(f) >= 1)
-        # mandatory write-back of a stale persistent tensor
+        last_version = max(upd) if upd else (prod if prod >= 0 else -1)
+        # A version made in the compute tier (by the producer or an update) of a persistent tensor
+        # whose final tier is elsewhere must leave the compute tier after it is made. (A tensor that
+        # starts elsewhere and is never updated may reach its final tier without the compute tier:
+        # nothing is charged for it.)
         final = tensor.final_tier if tensor.persistent else None
-        if final is not None and final != C and (prod >= 0 or upd or init != final):
-            last = max(upd) if upd else (prod if prod >= 0 else -1)
-            h = hop_first(t, C, final)
-            if h is None:
-                return BoundResult("infeasible", compute, f"tensor {tensor.id!r} cannot reach {final}")
-            lo = last + 1 if last >= 0 else 0     # after the op's end, inside or after its window
-            wb = [V(f"wb_{t}_{w}", 0, None) for w in range(lo, W)]
-            for k, v in enumerate(wb):
-                work[(lo + k, h[0])].append((h[1], v))
-            lines.append(pulp.lpSum(wb) >= 1)
-        # gaps: (prev, next) with the ops strictly between; epochs split at updates
-        events = ([prod] if prod >= 0 else [-1]) + list(users)
-        pairs = list(zip(events, events[1:]))
-        if tensor.persistent:
-            pairs.append((events[-1], n))
-        version_start = prod if prod >= 0 else -1
-        writes: dict[int, dict[str, list[Any]]] = {}
-        for (p_op, q_op) in pairs:
-            if p_op >= 0 and p_op in upd:
-                version_start = p_op
-            inside = [i for i in crit if p_op < i < q_op]
-            if not inside:
-                continue
-            home = prod < 0 and init != C and version_start == -1
-            lo_w = version_start + 1 if version_start >= 0 else 0
-            # a write of this version, per tier
-            if not home and version_start not in writes:
-                writes[version_start] = {}
+        must_write = final is not None and final != C and last_version >= 0
+        # Copies out of the compute tier of each version, per tier: (window, variable). One copy
+        # out serves every absence of its version and the write-back of the last version.
+        writes: dict[int, list[tuple[int, Any]]] = {}
+        crit_after = {v: max((i for i in crit if i > v), default=-1) for v in {-1, *upd, prod}}
+
+        def write_vars(version: int) -> list[tuple[int, Any]] | None:
+            if version not in writes:
+                lo = version + 1 if version >= 0 else 0      # after the version's op ends
+                hi = W - 1 if (must_write and version == last_version) else crit_after[version]
+                got: list[tuple[int, Any]] = []
                 for x in others:
                     h = hop_first(t, C, x)
                     if h is None:
                         continue
-                    last_crit = max(i for i in crit if i > version_start) if any(i > version_start for i in crit) else -1
-                    wv = [V(f"wr_{t}_{version_start}_{x}_{w}", 0, None) for w in range(lo_w, last_crit + 1)]
-                    for k, v in enumerate(wv):
-                        work[(lo_w + k, h[0])].append((h[1], v))
-                    writes[version_start][x] = wv
+                    for w in range(lo, hi + 1):
+                        v = V(f"wr_{t}_{version}_{x}_{w}", 0, None)
+                        work[(w, h[0])].append((h[1], v))
+                        got.append((w, v))
+                writes[version] = got
+            return writes[version]
+
+        if must_write:
+            wb = write_vars(last_version)
+            if not wb:
+                return BoundResult("infeasible", compute, f"tensor {tensor.id!r} cannot leave {C}")
+            lines.append(pulp.lpSum(v for _, v in wb) >= 1)
+        # Copies into the compute tier before the first use of a tensor that starts elsewhere (from
+        # any tier: only the hop into the compute tier is charged). The same copy brings it back
+        # for every absence before that use.
+        fetch: list[tuple[int, Any]] = []
+        if prod < 0 and init != C and users:
+            for x in others:
+                h = hop_first(t, x, C)
+                if h is None:
+                    continue
+                for w in range(users[0] + 1):
+                    v = V(f"fetch_{t}_{x}_{w}", 0, None)
+                    work[(w, h[0])].append((h[1], v))
+                    fetch.append((w, v))
+            if not fetch:
+                return BoundResult("infeasible", compute, f"tensor {tensor.id!r} cannot reach {C}")
+            lines.append(pulp.lpSum(v for _, v in fetch) >= 1)
+        # gaps: (prev, next) with the ops strictly between; versions change at updates
+        events = ([prod] if prod >= 0 else [-1]) + list(users)
+        pairs = list(zip(events, events[1:]))
+        if tensor.persistent:
+            pairs.append((events[-1], n))
+        version = prod if prod >= 0 else -1
+        for (p_op, q_op) in pairs:
+            if p_op >= 0 and p_op in upd:
+                version = p_op
+            inside = [i for i in crit if p_op < i < q_op]
+            if not inside:
+                continue
+            # the initial copy elsewhere stands in for a write until the first update
+            home = prod < 0 and init != C and version == -1
             returning = q_op < n
-            rets: dict[int, list[Any]] = defaultdict(list)
-            if returning:
-                srcs = [init] if home else others
-                for x in srcs:
+            rets: list[tuple[int, Any]] = []
+            if returning and p_op == -1 and fetch:
+                rets = fetch
+            elif returning:
+                for x in others:
                     h = hop_first(t, x, C)
                     if h is None:
                         continue
                     for w in range(inside[0] + 1, q_op + 1):
                         v = V(f"ret_{t}_{p_op}_{x}_{w}", 0, None)
                         work[(w, h[0])].append((h[1], v))
-                        rets[w].append(v)
+                        rets.append((w, v))
             recs: dict[int, Any] = {}
             if recompute and prod >= 0 and trace.ops[prod].effective_recomputable and returning:
                 dead_before = min((trace.death[j] for j in trace.op_reads[prod]
                                    if not trace.tensors[j].persistent and trace.death[j] >= 0), default=n)
                 for w in range(inside[0] + 1, min(q_op, dead_before) + 1):
                     recs[w] = rec_var(prod, w)
+            out = None if home else write_vars(version)
             for i in inside:
                 a = V(f"a_{t}_{p_op}_{i}", 0, 1)
                 n_a += 1
-                absent_at[i].append((size, a))
+                absent_at[i].append((tensor.bytes, a))
                 later_rec = [recs[w] for w in recs if w >= i + 1]
-                if not home:
-                    before = [v for x, wv in writes[version_start].items() for k, v in enumerate(wv)
-                              if lo_w + k <= i]
-                    lines.append(a <= pulp.lpSum(before) + pulp.lpSum(later_rec))
+                if out is not None:
+                    # absent at tau_i: a copy of this version left before tau_i, or a recompute follows
+                    lines.append(a <= pulp.lpSum(v for w, v in out if w <= i) + pulp.lpSum(later_rec))
                 if returning:
-                    after = [v for w, vs in rets.items() if w >= i + 1 for v in vs]
-                    lines.append(a <= pulp.lpSum(after) + pulp.lpSum(later_rec))
+                    # and it comes back after tau_i, before its next use
+                    lines.append(a <= pulp.lpSum(v for w, v in rets if w >= i + 1) + pulp.lpSum(later_rec))
     prof = trace.resident_profile()
     for i in crit:
         lines.append(int(prof[i]) - pulp.lpSum(s * a for s, a in absent_at.get(i, ())) <= cap)
