@@ -62,16 +62,24 @@ static void sim_free(Sim *s) {
     free(s->nbytes); free(s->cap);
 }
 
+/* The items of `seq` (a list or tuple of length n); *fast holds a new reference to it, or NULL on
+ * error (the items pointer itself may be NULL for an empty list). */
+static PyObject **items_of(PyObject *seq, Py_ssize_t n, PyObject **fast) {
+    *fast = PySequence_Fast(seq, "expected a sequence");
+    if (!*fast) return NULL;
+    if (PySequence_Fast_GET_SIZE(*fast) != n) {
+        Py_CLEAR(*fast);
+        PyErr_SetString(PyExc_ValueError, "sequence of the wrong length");
+        return NULL;
+    }
+    return PySequence_Fast_ITEMS(*fast);
+}
+
 /* -1 on a Python error (raised), 0 otherwise. */
 static int rows_from(PyObject *seq, Py_ssize_t n, Rows *r) {
-    PyObject *fast = PySequence_Fast(seq, "rows must be a sequence");
+    PyObject *fast;
+    PyObject **items = items_of(seq, n, &fast);
     if (!fast) return -1;
-    if (PySequence_Fast_GET_SIZE(fast) != n) {
-        Py_DECREF(fast);
-        PyErr_SetString(PyExc_ValueError, "rows of the wrong length");
-        return -1;
-    }
-    PyObject **items = PySequence_Fast_ITEMS(fast);
     r->off = malloc(sizeof(int64_t) * (size_t)(n + 1));
     int64_t total = 0;
     if (!r->off) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
@@ -101,43 +109,35 @@ static int rows_from(PyObject *seq, Py_ssize_t n, Rows *r) {
 }
 
 static int i64_from(PyObject *seq, Py_ssize_t n, int64_t **out) {
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence");
+    PyObject *fast;
+    PyObject **items = items_of(seq, n, &fast);
     if (!fast) return -1;
-    if (PySequence_Fast_GET_SIZE(fast) != n) {
-        Py_DECREF(fast);
-        PyErr_SetString(PyExc_ValueError, "sequence of the wrong length");
-        return -1;
-    }
+    int rc = 0;
     *out = malloc(sizeof(int64_t) * (size_t)(n + 1));
-    if (!*out) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
-    PyObject **items = PySequence_Fast_ITEMS(fast);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    if (!*out) { PyErr_NoMemory(); rc = -1; }
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
         long long v = PyLong_AsLongLong(items[i]);
-        if (v == -1 && PyErr_Occurred()) { Py_DECREF(fast); return -1; }
+        if (v == -1 && PyErr_Occurred()) rc = -1;
         (*out)[i] = (int64_t)v;
     }
     Py_DECREF(fast);
-    return 0;
+    return rc;
 }
 
 static int f64_from(PyObject *seq, Py_ssize_t n, double **out) {
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence");
+    PyObject *fast;
+    PyObject **items = items_of(seq, n, &fast);
     if (!fast) return -1;
-    if (PySequence_Fast_GET_SIZE(fast) != n) {
-        Py_DECREF(fast);
-        PyErr_SetString(PyExc_ValueError, "sequence of the wrong length");
-        return -1;
-    }
+    int rc = 0;
     *out = malloc(sizeof(double) * (size_t)(n + 1));
-    if (!*out) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
-    PyObject **items = PySequence_Fast_ITEMS(fast);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    if (!*out) { PyErr_NoMemory(); rc = -1; }
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
         double v = PyFloat_AsDouble(items[i]);
-        if (v == -1.0 && PyErr_Occurred()) { Py_DECREF(fast); return -1; }
+        if (v == -1.0 && PyErr_Occurred()) rc = -1;
         (*out)[i] = v;
     }
     Py_DECREF(fast);
-    return 0;
+    return rc;
 }
 
 /* Index of `key` in `dict` (an int value), -1 when absent, -2 on a Python error. */
