@@ -31,6 +31,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -107,15 +108,90 @@ def quiet_stdout(enabled: bool = True) -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send file descriptor 1 to file descriptor 2 while the block runs (a native solver's log,
+    which would otherwise mix with the caller's output on stdout).
+
+    Examples
+    --------
+    >>> with stdout_to_stderr():
+    ...     pass
+    """
+    for stream in (sys.stdout, sys.__stdout__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):   # pragma: no cover - closed stream
+            pass
+    try:
+        saved = os.dup(1)
+    except OSError:   # pragma: no cover - no fd 1
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+    finally:
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def follow_file(path: str, stream: Any, poll_s: float = 0.1) -> Iterator[None]:
+    """Copy what is appended to ``path`` to ``stream`` while the block runs (a log being written by
+    a solver process), and the rest when it ends.
+
+    Examples
+    --------
+    >>> import io, tempfile
+    >>> f = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    >>> out = io.StringIO()
+    >>> with follow_file(f.name, out):
+    ...     _ = f.write("line 1"); f.flush()
+    >>> out.getvalue()
+    'line 1'
+    >>> f.close(); os.unlink(f.name)
+    """
+    stop = threading.Event()
+
+    def pump() -> None:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            while True:
+                done = stop.is_set()      # read once more after the stop: nothing is written after it
+                chunk = fh.read()
+                if chunk:
+                    stream.write(chunk)
+                    stream.flush()
+                elif done:
+                    return
+                else:
+                    stop.wait(poll_s)
+
+    th = threading.Thread(target=pump, name="tierplan-log", daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
+
+
 def _highs_solver(start: Mapping[str, float] | None, **kw: Any) -> Any:
     import highspy
     import pulp
 
     class _HiGHSWithStart(pulp.HiGHS):
-        """PuLP's highspy adapter that also passes a MIP start."""
+        """PuLP's highspy adapter that also passes a MIP start, and sends the log (``msg``) to
+        ``sys.stderr`` through HiGHS's logging callback."""
 
         def callSolver(self, lp: Any) -> None:  # noqa: N802 - PuLP's name
             h = lp.solverModel
+            if self.msg:
+                h.setOptionValue("log_to_console", False)
+                h.cbLogging.subscribe(_highs_log)
             if start:
                 vals = [0.0] * h.getNumCol()
                 for v in lp.variables():
@@ -135,6 +211,12 @@ def _highs_solver(start: Mapping[str, float] | None, **kw: Any) -> Any:
     return _HiGHSWithStart(**kw)
 
 
+def _highs_log(event: Any) -> None:
+    """Write one HiGHS log message to the current ``sys.stderr``."""
+    sys.stderr.write(str(event.message))
+    sys.stderr.flush()
+
+
 def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = None,
                threads: int | None = None, start: Mapping[str, float] | None = None, msg: bool = False,
                mip: bool = True) -> SolverOutcome:
@@ -151,7 +233,9 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     start : Mapping[str, float], optional
         A MIP start, by variable name (variables left out start at their lower bound).
     msg : bool
-        Show the solver log.
+        Stream the back end's own log to ``sys.stderr`` (HiGHS through its logging callback, CBC
+        by following its log file, other solvers by sending file descriptor 1 to 2); stdout stays
+        clean for the caller's output.
     mip : bool
         False solves the LP relaxation.
 
@@ -193,7 +277,7 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
         solver = _highs_solver(start if mip else None, mip=mip, msg=msg, timeLimit=time_limit,
                                threads=threads, **opts)
         try:
-            with quiet_stdout(not msg):
+            with quiet_stdout():
                 prob.solve(solver)
         except Exception as exc:  # pragma: no cover - solver crash
             return SolverOutcome("error", None, None, time.perf_counter() - t0, f"HiGHS failed: {exc}")
@@ -211,7 +295,8 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
                 solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_limit, threads=threads,
                                            gapRel=MIP_REL_GAP, warmStart=bool(start), logPath=log)
             try:
-                prob.solve(solver)
+                with follow_file(log, sys.stderr) if msg else contextlib.nullcontext():
+                    prob.solve(solver)
             except Exception as exc:
                 return SolverOutcome("error", None, None, time.perf_counter() - t0, f"CBC failed: {exc}")
             with open(log, encoding="utf-8", errors="replace") as fh:
@@ -221,7 +306,8 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
         return _read_cbc(prob, text, time.perf_counter() - t0)
     try:
         solver = pulp.getSolver(backend, msg=msg, timeLimit=time_limit, **({"threads": threads} if threads else {}))
-        prob.solve(solver)
+        with stdout_to_stderr() if msg else quiet_stdout():
+            prob.solve(solver)
     except Exception as exc:
         return SolverOutcome("error", None, None, time.perf_counter() - t0, f"{backend} failed: {exc}")
     wall = time.perf_counter() - t0

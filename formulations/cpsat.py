@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -51,6 +52,9 @@ OBJECTIVES = ("makespan", "min-memory", "min-bytes")
 
 #: Largest clock (ticks) used when durations share no exact unit.
 MAX_TICKS = 10 ** 8
+
+#: Largest clock (ticks over the horizon) of an exact unit or of a resolution given by the caller.
+MAX_EXACT_TICKS = 10 ** 10
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,9 @@ class CpOptions:
         CP-SAT workers.
     seed : int
     resolution : float or None
-        Seconds per tick (default: chosen by :func:`choose_resolution`).
+        Seconds per tick (default: chosen by :func:`choose_resolution`); durations that are not a
+        whole number of ticks are rounded up. At most :data:`MAX_EXACT_TICKS` ticks over the
+        horizon (the sum of every duration the model may use), else ``ValueError``.
     warm : Schedule or None
         A valid schedule to start from: replayed on the model's clock and read back into the
         model's variables (:func:`formulations.warm.cp_values`).
@@ -112,6 +118,10 @@ class CpResult:
     exact_clock : bool
         Whether every duration is a whole number of ticks.
     stats : Mapping
+        Includes ``resolution_s``, ``exact_clock`` and ``resolution_source``: ``exact`` (the largest
+        power of ten dividing every duration), ``horizon`` (the horizon cut into :data:`MAX_TICKS`),
+        ``given`` (``CpOptions.resolution``) or ``unit`` (one tick per op: no copy can happen and
+        the objective is the recompute time, so the clock does not matter).
     """
 
     status: str
@@ -146,7 +156,7 @@ def choose_resolution(durations: list[float], max_ticks: int = MAX_TICKS) -> tup
     top = int(math.floor(math.log10(max(pos))))
     for k in range(top, -16, -1):
         u = 10.0 ** k
-        if horizon / u > 1e10:
+        if horizon / u > MAX_EXACT_TICKS:
             break
         if all(_whole(d / u) for d in pos):
             return u, True
@@ -229,15 +239,23 @@ class _Model:
                 elif not g.final:
                     durs.extend(problem.route(g.tensor, x, C).seconds)
         if self.unit_mode:
-            self.res, self.exact = 1.0, True
+            self.res, self.exact, self.res_source = 1.0, True, "unit"
             obj_durs = [tr.ops[tr.producer[problem.gaps[gi].tensor]].duration
                         for gi, v in self.gap_opts.items() if "@recompute" in v]
             self.obj_res, self.obj_exact = choose_resolution(obj_durs + durs)
-        elif opts.resolution:
-            self.res = opts.resolution
+        elif opts.resolution is not None:
+            if not (opts.resolution > 0 and math.isfinite(opts.resolution)):
+                raise ValueError(f"resolution must be a positive number of seconds, got {opts.resolution}")
+            ticks = math.fsum(d for d in durs if d > 0) / opts.resolution
+            if ticks > MAX_EXACT_TICKS:
+                raise ValueError(f"a resolution of {opts.resolution:.6g} s cuts the horizon of "
+                                 f"{math.fsum(durs):.6g} s into {ticks:.3g} ticks; at most 10^10 are "
+                                 "allowed (give a coarser resolution)")
+            self.res, self.res_source = opts.resolution, "given"
             self.exact = all(_whole(d / self.res) for d in durs)
         else:
             self.res, self.exact = choose_resolution(durs)
+            self.res_source = "exact" if self.exact else "horizon"
         self.n_actions = len(durs)
 
     def dur(self, sec: float) -> int:
@@ -606,11 +624,16 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     prm.num_workers = opts.threads or 1
     prm.random_seed = opts.seed
     prm.log_search_progress = opts.log
+    if opts.log:
+        # CP-SAT's own log, line by line, on stderr (stdout may carry the caller's JSON)
+        prm.log_to_stdout = False
+        solver.log_callback = _log_line
     code = solver.solve(mm.m)
     wall = time.perf_counter() - t0
     name = solver.status_name(code)
     stats: dict[str, Any] = {"build_s": round(build_s, 3), "solve_s": round(solver.wall_time, 3), "hint": stats_hint,
                              "solver": name, "resolution_s": mm.res, "exact_clock": mm.exact,
+                             "resolution_source": mm.res_source,
                              "unit_clock": mm.unit_mode, "horizon_ticks": mm.H,
                              "variables": len(mm.m.proto.variables), "constraints": len(mm.m.proto.constraints)}
     if code == cp_model.OPTIMAL:
@@ -628,6 +651,11 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     steps = _decode(mm, solver)
     cap = int(solver.value(mm.cap_var)) if mm.cap_var is not None else None
     return CpResult(status, steps, obj, bound, cap, mm.res, mm.exact, stats)
+
+
+def _log_line(line: str) -> None:
+    """Write one line of the CP-SAT log to the current ``sys.stderr``."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _objective(mm: _Model, solver: Any) -> tuple[float, float]:

@@ -42,7 +42,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -284,8 +283,10 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     prob = pulp.LpProblem("tierplan_stage", pulp.LpMinimize)
     V = pulp.LpVariable
     # numerical scaling: times in units of the mean op duration, bytes in units of the capacity
+    # (for min-memory, of the largest stage footprint: the capacity may be orders of magnitude
+    # larger than anything the model counts, and the solver's tolerances would swallow tensors)
     unit = max(tr.compute_time / max(len(tr.ops), 1), 1e-12)
-    bscale = float(max(problem.cap, 1))
+    bscale = float(max(max(fp, default=1), 1)) if min_mem else float(max(problem.cap, 1))
 
     # ---- variables ---------------------------------------------------------------------------
     c: dict[tuple[int, str, int], Any] = {}
@@ -773,7 +774,10 @@ def solve_stage_milp(problem: Problem, opts: MilpOptions, start: StagePlan | Non
     plan = extract_plan(model, out.values)
     cap = None
     if model.cap_var is not None:
-        cap = int(math.ceil(out.values.get(model.cap_var.name, 1.0) * model.bscale - 1e-6))
+        # the plan's own stage usage (exact integers), not the solver's capacity variable, which
+        # may sit below it by the solver's feasibility tolerance
+        cap = int(max(evaluate(problem, model.layout, plan).usage, default=0))
+        stats["capacity_var"] = out.values.get(model.cap_var.name, 0.0) * model.bscale
     return MilpResult(out.status, plan, out.objective * scale, bound, cap, stats)
 
 

@@ -18,13 +18,22 @@ otherwise; ``infeasible`` only when a relaxation valid for every schedule proves
 Options (``SolveOptions.extra``):
 
 * ``objective``: ``makespan`` (default), ``min-memory`` (smallest compute-tier capacity whose
-  makespan stays within ``max_overhead``), ``min-bytes`` (fewest bytes copied within the
-  makespan ``makespan``, default the warm start's);
-* ``max_overhead`` (default 0.05), ``makespan`` (seconds);
+  makespan stays within ``(1 + max_overhead)`` x the compute time), ``min-bytes`` (fewest bytes
+  copied within the makespan ``makespan``, default the warm start's);
+* ``max_overhead`` (default 0.05), ``makespan`` (seconds, or a unit string such as ``"12ms"``);
 * ``write_model``: export the MILP to ``FILE.mps`` / ``FILE.lp`` before solving;
 * ``backend`` (MILP): ``highs``, ``cbc`` or any PuLP solver name;
 * ``warm``: ``"none"`` to skip the heuristic warm start;
-* ``resolution`` (CP-SAT): seconds per tick; ``log``: show the solver's log.
+* ``resolution`` (CP-SAT): seconds per tick (or a unit string); ``log``: stream the back end's
+  log to stderr.
+
+For ``min-memory`` and ``min-bytes`` the result carries an :class:`~solver.methods.ObjectiveResult`:
+the figure (capacity or bytes, the validator's), a bound in the same unit (the back end's bound
+rounded up to :func:`byte_granularity`; for ``min-memory`` at least :func:`capacity_floor`) and
+the makespan limit with where it came from. ``optimal`` needs the back end's proof *and* a bound
+that reaches the figure. A makespan limit below a lower bound valid for every schedule
+(:func:`solver.bounds.lower_bound`, or the window LP relaxation when the model finds nothing) is
+``infeasible``; a model with no schedule within the limit while nothing rules one out is ``error``.
 
 Without ``time_limit`` the exact planners stop after :data:`DEFAULT_TIME_LIMIT` seconds.
 
@@ -47,12 +56,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from solver.feasibility import infeasible_reason
-from solver.methods import Instance, PlanResult, SolveOptions
-from solver.model import Schedule
+from solver.methods import OBJECTIVES, Instance, ObjectiveResult, PlanResult, SolveOptions
+from solver.model import AT_START, Schedule, Trace
 from solver.timing import Report, validate
+from solver.units import format_time, parse_time
 
 from formulations.common import Problem, Unsupported, build_problem, op_requirement
 from formulations.decode import make_schedule
@@ -60,6 +71,9 @@ from formulations.warm import Warm, best_heuristic, stage_heuristic
 
 #: Seconds an exact planner runs when no time limit is given.
 DEFAULT_TIME_LIMIT = 60.0
+
+#: Overhead allowed by ``min-memory`` when ``max_overhead`` is not given.
+DEFAULT_MAX_OVERHEAD = 0.05
 
 #: Share of ``auto``'s time given to the stage MILP before CP-SAT continues from its plan.
 AUTO_MILP_SHARE = 0.4
@@ -172,15 +186,83 @@ def _universal_bound(instance: Instance) -> float | None:
         return None
 
 
+def capacity_floor(trace: Trace, compute_tier: str) -> int:
+    """Bytes no schedule can do without in the compute tier: the largest op's need (inputs, outputs,
+    workspace) and the tensors that start there, whichever is more.
+
+    A lower bound on the ``min-memory`` objective for every schedule.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op
+    >>> tr = Trace("t", (Tensor(id="w", bytes=8), Tensor(id="y", bytes=5)),
+    ...            (Op(id="f", duration=1.0, outputs=("y",), workspace=2), Op(id="g", duration=1.0, inputs=("w",))))
+    >>> capacity_floor(tr, "HBM")
+    8
+    """
+    need = max((op_requirement(trace, i) for i in range(len(trace.ops))), default=0)
+    start = sum(t.bytes for i, t in enumerate(trace.tensors)
+                if trace.birth[i] == AT_START and trace.death[i] >= 0 and (t.initial_tier or compute_tier)
+                == compute_tier)
+    return int(max(need, start))
+
+
+def byte_granularity(trace: Trace) -> int:
+    """The greatest common divisor of every tensor size and op workspace (1 when there are none).
+
+    Capacities and bytes moved are sums of these, so a lower bound on them rounds up to a multiple
+    of it (:func:`round_bytes_bound`).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op
+    >>> tr = Trace("t", (Tensor(id="a", bytes=4096), Tensor(id="b", bytes=6144)),
+    ...            (Op(id="f", duration=1.0, outputs=("a", "b")),))
+    >>> byte_granularity(tr)
+    2048
+    """
+    sizes = [t.bytes for t in trace.tensors if t.bytes > 0] + [o.workspace for o in trace.ops if o.workspace > 0]
+    return math.gcd(*sizes) if sizes else 1
+
+
+def round_bytes_bound(bound: float | None, granularity: int) -> float | None:
+    """A back end's lower bound on a byte objective, rounded up to the next multiple of ``granularity``.
+
+    Every achievable value is such a multiple, so the rounded bound is still a bound; it removes the
+    back end's tolerances (a MILP stops within a relative gap of 1e-7 and reads bytes in scaled
+    units). Float noise of 1e-9 relative is discounted first.
+
+    Examples
+    --------
+    >>> round_bytes_bound(4095.9999, 4096), round_bytes_bound(4096.0000001, 4096), round_bytes_bound(None, 8)
+    (4096.0, 4096.0, None)
+    """
+    if bound is None or not math.isfinite(bound):
+        return None
+    g = max(1, int(granularity))
+    return float(max(0, math.ceil((bound - 1e-9 * max(1.0, abs(bound))) / g)) * g)
+
+
 def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: str) -> PlanResult:
     t0 = time.perf_counter()
     tr, hw = instance.trace, instance.hardware
+    C = hw.compute_tier
     extra: Mapping[str, Any] = options.extra
     objective = str(extra.get("objective", "makespan"))
-    if objective not in ("makespan", "min-memory", "min-bytes"):
+    if objective not in OBJECTIVES:
         return PlanResult("error", message=f"unknown objective {objective!r}; expected makespan, min-memory "
                                            "or min-bytes")
-    max_ov = float(extra.get("max_overhead", 0.05))
+    try:
+        max_ov = float(extra.get("max_overhead", DEFAULT_MAX_OVERHEAD))
+        given = None if extra.get("makespan") is None else parse_time(extra["makespan"])
+        res_s = None if extra.get("resolution") is None else parse_time(extra["resolution"])
+    except (TypeError, ValueError) as exc:
+        return PlanResult("error", message=f"max_overhead, makespan and resolution must be numbers: {exc}")
+    if not (max_ov >= 0 and math.isfinite(max_ov)):
+        return PlanResult("error", message=f"max_overhead must be a finite number >= 0, got {max_ov}")
+    for key, val in (("makespan", given), ("resolution", res_s)):
+        if val is not None and not (val > 0 and math.isfinite(val)):
+            return PlanResult("error", message=f"{key} must be a positive number of seconds, got {val}")
     limit_s = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     deadline = t0 + limit_s
     why = infeasible_reason(tr, hw)
@@ -191,13 +273,41 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     warm: Warm | None = None
     if str(extra.get("warm", "")) != "none":
         warm = best_heuristic(instance, time_limit=max(1.0, 0.2 * limit_s), recompute=options.recompute)
-    C = hw.compute_tier
+    # ---- the objective's makespan limit and its proven floor -----------------------------------
     target: float | None = None
+    source: str | None = None
     if objective == "min-memory":
-        target = (1.0 + max_ov) * tr.compute_time
+        target, source = (1.0 + max_ov) * tr.compute_time, "max_overhead"
     elif objective == "min-bytes":
-        target = float(extra["makespan"]) if "makespan" in extra else (
-            warm.makespan if warm is not None else (1.0 + max_ov) * tr.compute_time)
+        if given is not None:
+            target, source = given, "makespan"
+        elif warm is not None:
+            target, source = warm.makespan, "warm start"
+        else:
+            target, source = (1.0 + max_ov) * tr.compute_time, "max_overhead"
+    floor = capacity_floor(tr, C) if objective == "min-memory" else None
+    grain = byte_granularity(tr)
+
+    def goal(value: float | None, bound: float | None) -> ObjectiveResult | None:
+        """The objective's figure (None for the makespan, which the driver reports)."""
+        if objective == "makespan":
+            return None
+        b = round_bytes_bound(bound, grain)
+        if floor is not None:
+            b = float(floor) if b is None else max(b, float(floor))
+        if b is not None and value is not None and math.isfinite(value):
+            b = min(b, value)
+        return ObjectiveResult(objective, value, b, makespan_limit=target, limit_source=source,
+                               max_overhead=max_ov if source == "max_overhead" else None,
+                               tier=C if objective == "min-memory" else None)
+
+    if target is not None:
+        stats.update(makespan_limit=target, limit_source=source)
+        lb = _universal_bound(instance)
+        if lb is not None and lb > target * (1 + 1e-9) + 1e-12:
+            return PlanResult("infeasible", message=f"no schedule finishes within the makespan limit of "
+                              f"{format_time(target)}: every schedule takes at least {format_time(lb)} (lower bound)",
+                              stats=stats, objective_result=goal(None, None))
     warm_score = _score(objective, warm.report, target, C) if warm is not None else math.inf
     if warm is not None:
         stats.update(warm_method=warm.method, warm_makespan=warm.makespan, warm_score=warm_score)
@@ -209,20 +319,24 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
                               objective=warm.makespan, bound=lb,
                               message=f"the {warm.method} schedule meets the lower bound", stats=stats)
+    if objective == "min-memory" and warm is not None and warm_score <= floor and not extra.get("write_model"):
+        stats.update(route="bound", model="bound", wall_s=round(time.perf_counter() - t0, 3))
+        return _result("optimal", warm.schedule, formulation, objective, warm_score, None, stats,
+                       goal(warm_score, floor), f"the {warm.method} schedule meets the capacity floor")
     try:
-        floor = max((op_requirement(tr, i) for i in range(len(tr.ops))), default=0) \
-            if objective == "min-memory" else None
         problem = build_problem(tr, hw, recompute=options.recompute, cap_floor=floor)
     except Unsupported as exc:
-        return _fallback(warm, "error", f"{formulation}: {exc}", stats, formulation)
+        return _warm_result(warm, warm_score, "error", f"{formulation}: {exc}", stats, formulation, objective,
+                            goal(warm_score, None))
     stage_size, cp_size = model_sizes(problem)
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
     too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
-        return _fallback(warm, "timeout", f"{formulation}: the model would be too large for this machine "
-                         f"({stage_size} stage options, {cp_size} gap options)", stats, formulation)
+        return _warm_result(warm, warm_score, "timeout", f"{formulation}: the model would be too large for this "
+                            f"machine ({stage_size} stage options, {cp_size} gap options)", stats, formulation,
+                            objective, goal(warm_score, None))
     seed_plan = None
     milp_sched = None
     if formulation == "auto" and too_big_milp:
@@ -250,6 +364,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov, target,
                                                         remaining, warm, seed_plan)
     stats.update(st)
+    model_bound = bound if status in ("optimal", "feasible", "timeout") else None
     # ---- compare with the warm start -------------------------------------------------------------
     model_score = math.inf
     report = None
@@ -261,6 +376,9 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             sched = None
         else:
             model_score = _score(objective, report, target, C)
+            if not math.isfinite(model_score):
+                stats["decode_error"] = f"the model's schedule breaks the makespan limit of {format_time(target)}"
+                sched = None
     if milp_sched is not None:
         rep2 = validate(tr, hw, milp_sched)
         if rep2.valid and _score(objective, rep2, target, C) < model_score * (1 - 1e-12):
@@ -268,33 +386,41 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             status, bound = "feasible", None
             stats["returned_from"] = "milp"
     stats["wall_s"] = round(time.perf_counter() - t0, 3)
-    if sched is None and warm is None:
+    if sched is None and (warm is None or not math.isfinite(warm_score)):
         if status in ("optimal", "feasible"):
             status = "error"
-        if status == "infeasible":
+        if status == "infeasible" and objective == "makespan":
             return _infeasible(instance, options, formulation, stats)
         msg = stats.get("decode_error") or stats.get("message") or f"{formulation} found no schedule ({status})"
-        stage_fb = _stage_fallback(problem, instance)
-        if stage_fb is not None and objective == "makespan":
-            stats["returned"] = "stage-heuristic"
-            return PlanResult("feasible", stage_fb[0], objective=stage_fb[1], message=str(msg), stats=stats)
-        return PlanResult(status, message=str(msg), stats=stats)
+        if objective == "makespan":
+            stage_fb = _stage_fallback(problem, instance)
+            if stage_fb is not None:
+                stats["returned"] = "stage-heuristic"
+                return PlanResult("feasible", stage_fb[0], objective=stage_fb[1], message=str(msg), stats=stats)
+        else:
+            if status == "infeasible":
+                proof = _limit_infeasible(instance, options, target, stats)
+                if proof is not None:
+                    return PlanResult("infeasible", message=proof, stats=stats, objective_result=goal(None, None))
+                status = "error"
+                msg = (f"the {formulation} formulation has no schedule within the makespan limit of "
+                       f"{format_time(target)} in its space; a schedule outside it may exist (no bound rules it out)")
+            if warm is not None:
+                msg = f"{msg}; the {warm.method} warm start takes {format_time(warm.makespan)}, over the limit"
+        return PlanResult(status, message=str(msg), stats=stats, objective_result=goal(None, model_bound))
     if sched is None or (warm is not None and warm_score < model_score * (1 - 1e-12)):
         assert warm is not None
-        stats["returned"] = "warm"
         note = {"infeasible": f"the {formulation} formulation has no schedule in its space",
                 "timeout": f"{formulation} found no schedule within the time limit",
                 "error": f"{formulation} failed"}.get(status, f"{formulation} did not beat the warm start")
         if "decode_error" in stats:
-            note = f"{formulation}'s schedule failed validation"
-        if objective == "min-memory":
-            return PlanResult("feasible", _tag(warm.schedule, formulation, "feasible", warm_score, None),
-                              objective=warm_score, message=f"{note}; returning the {warm.method} schedule",
-                              stats={**stats, "capacity": int(warm_score)})
-        return PlanResult("feasible", _tag(warm.schedule, formulation, "feasible", warm_score, None),
-                          objective=warm_score, message=f"{note}; returning the {warm.method} schedule",
-                          stats=stats)
+            note = f"{formulation}'s schedule failed validation ({stats['decode_error']})"
+        elif status == "error" and stats.get("message"):
+            note = f"{formulation} failed: {stats['message']}"
+        return _warm_result(warm, warm_score, "feasible", note, stats, formulation, objective,
+                            goal(warm_score, model_bound))
     stats["returned"] = "model"
+    stats["model"] = "stage MILP" if formulation == "milp" or stats.get("returned_from") == "milp" else "CP-SAT"
     final_status = status if status in ("optimal", "feasible") else "feasible"
     if bound is not None and bound > model_score:
         bound = model_score       # float noise or rounding of the clock
@@ -302,15 +428,40 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         ub = _universal_bound(instance)
         if ub is not None and ub > bound:
             bound = min(ub, model_score)
+    figure = goal(model_score, model_bound)
+    message = "" if final_status == "optimal" else "stopped at the time limit" if status == "feasible" else ""
+    if figure is not None and final_status == "optimal" and (figure.bound is None or figure.bound < model_score):
+        final_status = "feasible"   # the back end's proof does not reach the validated figure
+        message = (f"{formulation} reported its optimum, but its bound ({figure.bound} B) does not reach the "
+                   f"validated {objective} figure ({model_score:.0f} B)")
     if objective == "min-memory":
-        stats["capacity"] = int(model_score)
-        out_sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), sched.solver)
-    else:
-        out_sched = sched
-    return PlanResult(final_status, _tag(out_sched, formulation, final_status, model_score, bound),
-                      objective=model_score, bound=bound if objective == "makespan" else None,
-                      message="" if final_status == "optimal" else "stopped at the time limit" if
-                      status == "feasible" else "", stats={**stats, "model_bound": bound})
+        sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), sched.solver)
+    return _result(final_status, sched, formulation, objective, model_score, bound, {**stats, "model_bound": bound},
+                   figure, message)
+
+
+def _result(status: str, schedule: Schedule, formulation: str, objective: str, score: float,
+            bound: float | None, stats: dict[str, Any], figure: ObjectiveResult | None,
+            message: str) -> PlanResult:
+    """A planner's answer with a schedule: ``bound`` is the makespan bound (dropped for other objectives)."""
+    if objective == "min-memory":
+        stats = {**stats, "capacity": int(score)}
+    mb = bound if objective == "makespan" else None
+    return PlanResult(status, _tag(schedule, formulation, status, score, mb), objective=score, bound=mb,
+                      message=message, stats=stats, objective_result=figure)
+
+
+def _warm_result(warm: Warm | None, warm_score: float, status: str, note: str, stats: dict[str, Any],
+                 formulation: str, objective: str, figure: ObjectiveResult | None) -> PlanResult:
+    """The warm start instead of the model's schedule (``status`` when there is no usable warm start)."""
+    if warm is None or not math.isfinite(warm_score):
+        if warm is not None:
+            note = f"{note}; the {warm.method} warm start takes {format_time(warm.makespan)}, over the makespan limit"
+        return PlanResult(status, message=note, stats=stats,
+                          objective_result=None if figure is None else replace(figure, value=None))
+    stats["returned"] = "warm"
+    return _result("feasible", warm.schedule, formulation, objective, warm_score, None, stats, figure,
+                   f"{note}; returning the {warm.method} schedule")
 
 
 def _left(deadline: float) -> float:
@@ -324,12 +475,22 @@ def _tag(s: Schedule, method: str, status: str, objective: float | None, bound: 
     return Schedule(s.trace, s.hardware, s.actions, dict(s.capacity), info)
 
 
-def _fallback(warm: Warm | None, status: str, msg: str, stats: dict[str, Any], formulation: str) -> PlanResult:
-    if warm is None:
-        return PlanResult(status, message=msg, stats=stats)
-    stats["returned"] = "warm"
-    return PlanResult("feasible", _tag(warm.schedule, formulation, "feasible", warm.makespan, None),
-                      objective=warm.makespan, message=f"{msg}; returning the {warm.method} schedule", stats=stats)
+def _limit_infeasible(instance: Instance, options: SolveOptions, target: float, stats: dict[str, Any]) -> str | None:
+    """Why no schedule keeps the makespan limit ``target``, when the window LP relaxation proves it.
+
+    The relaxation bounds the makespan of every schedule at the instance's capacity, hence at any
+    smaller one (``min-memory`` searches below it).
+    """
+    from formulations.relax import window_bound
+
+    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, time_limit=30.0)
+    stats["relaxation"] = rb.status
+    if rb.status == "infeasible":
+        return rb.message
+    if rb.status == "bound" and rb.value is not None and rb.value > target * (1 + 1e-9) + 1e-12:
+        return (f"no schedule finishes within the makespan limit of {format_time(target)}: the window LP "
+                f"relaxation proves every schedule takes at least {format_time(rb.value)}")
+    return None
 
 
 def _infeasible(instance: Instance, options: SolveOptions, formulation: str, stats: dict[str, Any]) -> PlanResult:
@@ -390,8 +551,6 @@ def _run_milp(problem: Problem, instance: Instance, options: SolveOptions, backe
     sched = make_schedule(instance.trace.name, instance.hardware.name, steps, "barrier", caps,
                           {"method": "milp"})
     bound = res.bound
-    if objective == "min-memory" and bound is not None:
-        bound = float(math.ceil(bound - 1e-6))
     st["model_objective"] = res.objective
     return sched, res.status, res.objective, bound, cap, st, (lay, res.plan)
 
@@ -412,9 +571,11 @@ def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, obje
         remaining = _left(t_in + remaining)
         if plan is not None:
             stage_plan = (lay, plan)
-    opts = CpOptions(stage_plan=stage_plan, objective=objective, max_overhead=max_ov, makespan=target if objective == "min-bytes" else None,
+    res_s = extra.get("resolution")
+    opts = CpOptions(stage_plan=stage_plan, objective=objective, max_overhead=max_ov,
+                     makespan=target if objective == "min-bytes" else None,
                      time_limit=remaining, threads=options.threads, seed=options.seed,
-                     resolution=float(extra["resolution"]) if "resolution" in extra else None,
+                     resolution=None if res_s is None else parse_time(res_s),
                      warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)))
     try:
         res = solve_cpsat(problem, opts)

@@ -20,6 +20,7 @@ solver.methods.UnknownMethod: unknown method 'nope'; valid methods: ...
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -29,6 +30,9 @@ from solver.model import Hardware, Schedule, Trace
 
 #: Planner statuses, best first. ``optimal`` only when a solver proved it.
 STATUSES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "timeout", "error")
+
+#: What a planner may minimise (``SolveOptions.extra["objective"]``); the heuristics minimise the makespan.
+OBJECTIVES: tuple[str, ...] = ("makespan", "min-memory", "min-bytes")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,72 @@ class SolveOptions:
 
 
 @dataclass(frozen=True)
+class ObjectiveResult:
+    """The figure an objective is about, with its proven bound and the limit it was found under.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`OBJECTIVES`.
+    value : float or None
+        ``makespan``: seconds; ``min-memory``: the least capacity of ``tier`` (bytes) at which the
+        schedule is valid; ``min-bytes``: bytes copied over all links (a multi-hop copy counts once
+        per hop). None without a schedule.
+    bound : float or None
+        A proven lower bound on ``value`` (same unit), if any. With status ``optimal``, ``bound``
+        equals ``value``.
+    makespan_limit : float or None
+        ``min-memory`` and ``min-bytes``: the makespan the schedule had to keep, in seconds.
+    limit_source : str or None
+        Where ``makespan_limit`` came from: ``"max_overhead"`` (``(1 + max_overhead)`` x the compute
+        time), ``"makespan"`` (given), or ``"warm start"`` (the heuristic warm start's makespan).
+    max_overhead : float or None
+        The overhead allowed when the limit is ``(1 + max_overhead)`` x the compute time.
+    tier : str or None
+        ``min-memory``: the tier whose capacity is minimised (the compute tier).
+
+    Examples
+    --------
+    >>> r = ObjectiveResult("min-memory", 2048.0, 1024.0, makespan_limit=1.05, limit_source="max_overhead",
+    ...                     max_overhead=0.05, tier="HBM")
+    >>> r.unit, r.to_dict()["value"], r.to_dict()["bound"]
+    ('B', 2048, 1024)
+    """
+
+    kind: str
+    value: float | None
+    bound: float | None = None
+    makespan_limit: float | None = None
+    limit_source: str | None = None
+    max_overhead: float | None = None
+    tier: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.kind!r}; expected one of {', '.join(OBJECTIVES)}")
+
+    @property
+    def unit(self) -> str:
+        """``"s"`` for the makespan, ``"B"`` (bytes) otherwise."""
+        return "s" if self.kind == "makespan" else "B"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (bytes as integers); keys that do not apply to the kind are left out."""
+        def num(x: float | None) -> float | int | None:
+            if x is None or self.unit == "s" or not math.isfinite(x):
+                return x
+            return int(round(x))
+        out: dict[str, Any] = {"kind": self.kind, "unit": self.unit, "value": num(self.value),
+                               "bound": num(self.bound)}
+        if self.kind != "makespan":
+            out.update(makespan_limit=self.makespan_limit, limit_source=self.limit_source,
+                       max_overhead=self.max_overhead)
+        if self.kind == "min-memory":
+            out["tier"] = self.tier
+        return out
+
+
+@dataclass(frozen=True)
 class PlanResult:
     """A planner's answer (its own view; the driver validates the schedule).
 
@@ -95,6 +165,10 @@ class PlanResult:
         Why, for a planner that failed (names the op and bytes for an infeasible instance).
     stats : Mapping
         Free-form counters (model size, nodes, iterations...).
+    objective_result : ObjectiveResult or None
+        For a planner that minimised something other than the makespan: the figure, its bound and
+        its makespan limit (``objective`` then holds the same figure, ``bound`` stays None: it is a
+        bound on the makespan). The driver checks the figure against the validator's.
     """
 
     status: str
@@ -103,6 +177,7 @@ class PlanResult:
     bound: float | None = None
     message: str = ""
     stats: Mapping[str, Any] = field(default_factory=dict)
+    objective_result: ObjectiveResult | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -114,13 +189,15 @@ Planner = Callable[[Instance, SolveOptions], PlanResult]
 
 @dataclass(frozen=True)
 class Method:
-    """A registry entry: a name, a one-line summary, and where the planner lives."""
+    """A registry entry: a name, a one-line summary, where the planner lives, and the
+    ``SolveOptions.extra`` keys it reads (``options``; the solve CLI refuses any other)."""
 
     name: str
     summary: str
     module: str
     function: str
     exact: bool = False
+    options: tuple[str, ...] = ()
 
     def load(self) -> Planner:
         """Import and return the planner function."""
@@ -134,25 +211,30 @@ class UnknownMethod(KeyError):
         return str(self.args[0])
 
 
+#: ``SolveOptions.extra`` keys every exact planner reads (see :mod:`formulations.planners`).
+_EXACT_KEYS: tuple[str, ...] = ("objective", "max_overhead", "makespan", "warm", "log")
+
 _ENTRIES: tuple[Method, ...] = (
     Method("greedy", "selective offload/recompute where the compute tier overflows, copies timed to hide "
-           "behind compute (default)", "solver.heuristics.greedy", "plan"),
+           "behind compute (default)", "solver.heuristics.greedy", "plan", options=("candidates",)),
     Method("keep", "no offload: everything stays in (or is fetched once into) the compute tier",
            "solver.heuristics.keep", "plan"),
     Method("vdnn", "vDNN: offload activations after their forward use, prefetch one layer ahead of backward use",
            "solver.heuristics.vdnn", "plan"),
     Method("belady", "demand paging: evict the tensor used farthest in the future (MIN), prefetch a window ahead",
-           "solver.heuristics.belady", "plan"),
+           "solver.heuristics.belady", "plan", options=("window",)),
     Method("zero-offload", "ZeRO-Offload placement: optimizer states live off the compute tier between uses",
            "solver.heuristics.zero_offload", "plan"),
     Method("milp", "exact: time-indexed stage MILP (Checkmate/POET family) with HiGHS, warm-started from greedy",
-           "formulations.planners", "plan_milp", exact=True),
+           "formulations.planners", "plan_milp", exact=True,
+           options=_EXACT_KEYS + ("write_model", "backend", "max_milp")),
     Method("milp-cbc", "exact: the same stage MILP solved with CBC", "formulations.planners", "plan_milp_cbc",
-           exact=True),
+           exact=True, options=_EXACT_KEYS + ("write_model", "max_milp")),
     Method("cpsat", "exact: continuous-time CP-SAT model on an integer clock, warm-started from greedy",
-           "formulations.planners", "plan_cpsat", exact=True),
+           "formulations.planners", "plan_cpsat", exact=True, options=_EXACT_KEYS + ("resolution", "max_cp")),
     Method("auto", "exact where a proof is in reach, else greedy plus a time-limited exact improvement",
-           "formulations.planners", "plan_auto", exact=True),
+           "formulations.planners", "plan_auto", exact=True,
+           options=_EXACT_KEYS + ("write_model", "resolution", "max_milp", "max_cp")),
 )
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({m.name: m for m in _ENTRIES})
@@ -175,3 +257,16 @@ def get_method(name: str) -> Method:
 def method_names() -> tuple[str, ...]:
     """Registered method names, in registry order."""
     return tuple(REGISTRY)
+
+
+def methods_reading(key: str) -> tuple[str, ...]:
+    """Names of the registered methods that read ``SolveOptions.extra[key]``, in registry order.
+
+    Examples
+    --------
+    >>> methods_reading("resolution")
+    ('cpsat', 'auto')
+    >>> methods_reading("window")
+    ('belady',)
+    """
+    return tuple(m.name for m in _ENTRIES if key in m.options)

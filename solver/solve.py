@@ -3,7 +3,10 @@
 Every schedule a planner returns goes through the validator (:func:`solver.timing.validate`);
 the makespan reported is the validator's, and a planner's invalid schedule is reported as
 status ``error`` and never returned as a schedule. The bound is the largest of the
-planner's own proven bound and :func:`solver.bounds.lower_bounds`.
+planner's own proven bound and :func:`solver.bounds.lower_bounds`. For a planner that minimised
+something else (``min-memory``, ``min-bytes``), the figure reported is the validator's too
+(:func:`settle_objective`): the least capacity is the schedule's peak, recorded in its
+``capacity`` field and validated again there.
 
 Examples
 --------
@@ -22,13 +25,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
 from solver.bounds import lower_bounds
 from solver.feasibility import infeasible_reason
-from solver.methods import Instance, Planner, PlanResult, SolveOptions, get_method
+from solver.methods import Instance, ObjectiveResult, Planner, PlanResult, SolveOptions, get_method
 from solver.model import Hardware, Schedule, Trace
 from solver.timing import Report, validate
 
@@ -59,6 +62,14 @@ class SolveOutcome:
         Seconds: in all, planning, validating.
     message : str
         Why, when there is no schedule.
+    capacity : Mapping[str, int]
+        The capacity overrides the schedule was made for (recorded in its ``capacity`` field); for
+        ``min-memory`` the compute tier's entry is the least capacity found.
+    stats : Mapping
+        The planner's counters.
+    objective_result : ObjectiveResult or None
+        What the solve minimised: its kind, the validator's figure (``value``), the proven bound and
+        the makespan limit (None only when the instance was refused before planning).
     """
 
     method: str
@@ -74,6 +85,7 @@ class SolveOutcome:
     message: str = ""
     capacity: Mapping[str, int] = field(default_factory=dict)
     stats: Mapping[str, Any] = field(default_factory=dict)
+    objective_result: ObjectiveResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,6 +108,7 @@ class SolveOutcome:
             "bound": _finite(self.bound), "bounds": {k: _finite(v) for k, v in self.bounds.items()},
             "gap": self.gap, "wall_s": self.wall_s, "plan_s": self.plan_s, "validate_s": self.validate_s,
             "capacity": dict(self.capacity), "stats": dict(self.stats),
+            "objective": self.objective_result.to_dict() if self.objective_result is not None else None,
         }
 
 
@@ -236,32 +249,122 @@ def solve_with(instance: Instance, name: str, planner: Planner,
     if result.bound is not None:
         bound_vals[name] = float(result.bound)
     bound = max(bound_vals.values(), default=0.0)
+    goal = result.objective_result
+    if goal is not None and goal.kind == "makespan":
+        goal = None
+    caps = dict(instance.capacity)
     if result.schedule is None:
         status = result.status if result.status not in ("optimal", "feasible") else "error"
         msg = result.message or f"{name} returned no schedule"
         wall = time.perf_counter() - t0
         return SolveOutcome(name, status, None, None, bound, bound_vals, None, wall, plan_s, 0.0, msg,
-                            dict(instance.capacity), result.stats)
+                            caps, result.stats, _no_value(goal))
     t2 = time.perf_counter()
     sched = result.schedule
-    if dict(sched.capacity) != dict(instance.capacity):
-        sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), sched.solver)
+    if dict(sched.capacity) != caps:
+        sched = Schedule(sched.trace, sched.hardware, sched.actions, caps, sched.solver)
     report = validate(instance.trace, instance.hardware, sched)
-    validate_s = time.perf_counter() - t2
-    wall = time.perf_counter() - t0
     if not report.valid:
         first = report.errors[0]
         msg = (f"{name} produced an invalid schedule ({len(report.errors)} error(s)); first: "
                f"[{first.code.value}] {first.action or '-'} at t={first.time:.9g}s: {first.message}")
+        wall = time.perf_counter() - t0
         return SolveOutcome(name, "error", None, report, bound, bound_vals, None, wall, plan_s,
-                            validate_s, msg, dict(instance.capacity), result.stats)
+                            time.perf_counter() - t2, msg, caps, result.stats, _no_value(goal))
     makespan = report.metrics.makespan
     gap = makespan / bound - 1.0 if bound > 0 and math.isfinite(bound) else None
     if gap is not None and abs(gap) < 1e-12:
         gap = 0.0
     status = result.status if result.status in ("optimal", "feasible") else "feasible"
-    info = {"method": name, "status": status, "objective": makespan,
-            "bound": bound if math.isfinite(bound) else None, "wall_s": plan_s}
-    sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), info)
+    message = result.message
+    if goal is None:
+        goal = ObjectiveResult("makespan", makespan, bound if 0 < bound < math.inf else None)
+    else:
+        settled = settle_objective(instance, sched, report, goal, status)
+        if isinstance(settled, str):
+            wall = time.perf_counter() - t0
+            return SolveOutcome(name, "error", None, report, bound, bound_vals, None, wall, plan_s,
+                                time.perf_counter() - t2, f"{name}: {settled}", caps, result.stats,
+                                _no_value(goal))
+        report, goal, new_status, caps = settled
+        if new_status != status:
+            short = "no bound" if goal.bound is None else f"the bound ({goal.bound:.0f} B)"
+            message = (f"{goal.kind}: {short} does not reach the validated figure ({goal.value:.0f} B): not "
+                       "proven optimal" + (f"; {message}" if message else ""))
+            status = new_status
+    validate_s = time.perf_counter() - t2
+    wall = time.perf_counter() - t0
+    info: dict[str, Any] = {"method": name, "status": status, "objective": makespan,
+                            "bound": bound if math.isfinite(bound) else None, "wall_s": plan_s}
+    if goal.kind != "makespan":
+        info["objective_result"] = goal.to_dict()
+    sched = Schedule(sched.trace, sched.hardware, sched.actions, caps, info)
     return SolveOutcome(name, status, sched, report, bound, bound_vals, gap, wall, plan_s, validate_s,
-                        result.message, dict(instance.capacity), result.stats)
+                        message, caps, result.stats, goal)
+
+
+def settle_objective(instance: Instance, schedule: Schedule, report: Report, goal: ObjectiveResult,
+                     status: str) -> tuple[Report, ObjectiveResult, str, dict[str, int]] | str:
+    """The validator's figure for a ``min-memory`` or ``min-bytes`` result, or why it fails.
+
+    The value is the validator's, not the planner's: ``min-memory`` the compute tier's peak (the
+    schedule is validated again at that capacity, which is then recorded in its ``capacity``
+    field), ``min-bytes`` the bytes moved over every link. The schedule must keep the makespan
+    limit. The planner's bound is clipped to the value, and ``optimal`` is kept only when the
+    bound reaches the value.
+
+    Parameters
+    ----------
+    instance : Instance
+    schedule : Schedule
+        Valid at the instance's capacity (``report``).
+    report : Report
+    goal : ObjectiveResult
+        The planner's.
+    status : str
+        The planner's status (``optimal`` or ``feasible``).
+
+    Returns
+    -------
+    tuple or str
+        ``(report, objective result, status, capacity overrides)``, or a message when the schedule
+        breaks the makespan limit or is not valid at its own peak.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> from solver.heuristics.keep import plan
+    >>> tr = Trace("t", (Tensor(id="x", bytes=8),), (Op(id="a", duration=1.0, outputs=("x",)),))
+    >>> inst = make_instance(tr, Hardware("h", "HBM", (Tier("HBM", 100),)))
+    >>> s = plan(inst, SolveOptions()).schedule
+    >>> rep, goal, status, caps = settle_objective(inst, s, validate(tr, inst.hardware, s),
+    ...                                            ObjectiveResult("min-memory", 8, 8, makespan_limit=1.0), "optimal")
+    >>> goal.value, status, caps, rep.valid
+    (8.0, 'optimal', {'HBM': 8}, True)
+    >>> settle_objective(inst, s, validate(tr, inst.hardware, s),
+    ...                  ObjectiveResult("min-bytes", 0, 0, makespan_limit=0.5), "optimal")
+    'the schedule takes 1 s, over the min-bytes makespan limit of 0.5 s'
+    """
+    m = report.metrics
+    caps = dict(instance.capacity)
+    limit = goal.makespan_limit
+    if limit is not None and m.makespan > limit * (1 + 1e-9) + 1e-12:
+        return f"the schedule takes {m.makespan:.9g} s, over the {goal.kind} makespan limit of {limit:.9g} s"
+    if goal.kind == "min-memory":
+        C = instance.hardware.compute_tier
+        value = float(m.peak.get(C, 0))
+        caps[C] = int(value)
+        at_peak = Schedule(schedule.trace, schedule.hardware, schedule.actions, caps, schedule.solver)
+        report = validate(instance.trace, instance.hardware, at_peak)
+        if not report.valid:
+            return f"the schedule is not valid at its own {C} peak of {int(value)} bytes"
+    else:
+        value = float(sum(m.bytes_moved.values()))
+    bound = None if goal.bound is None else min(float(goal.bound), value)
+    if status == "optimal" and (bound is None or bound < value):
+        status = "feasible"
+    return report, replace(goal, value=value, bound=bound), status, caps
+
+
+def _no_value(goal: ObjectiveResult | None) -> ObjectiveResult | None:
+    return None if goal is None else replace(goal, value=None)

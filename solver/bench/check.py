@@ -6,6 +6,10 @@ relative tolerance. A run of the baseline that the sweep did not produce is a re
 (``missing``). Every other difference (a better makespan, a better status, a change within the
 tolerance, a run the baseline lacks) is reported but passes.
 
+A run that was ``skipped`` (its instance is unavailable here: an optional trace file is absent)
+is no regression and nothing to compare: where the baseline ran it, the difference is reported
+with the verdict ``skipped`` and the reason; where both sides skipped it, it is only counted.
+
 Examples
 --------
 >>> from solver.bench.rows import Row
@@ -23,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from solver.bench.rows import Row, status_rank
+from solver.bench.rows import SKIPPED, Row, status_rank
 
 #: Default relative tolerance on makespans.
 DEFAULT_TOLERANCE = 0.005
@@ -40,8 +44,8 @@ class Difference:
     baseline, current : Row or None
         None for a run only on the other side.
     verdict : str
-        ``REGRESSION`` (fails the check), ``better``, ``worse within tolerance``, ``changed``
-        or ``new``.
+        ``REGRESSION`` (fails the check), ``better``, ``worse within tolerance``, ``changed``,
+        ``new`` or ``skipped`` (the run did not happen here; passes).
     reason : str
         What changed, in words.
     """
@@ -60,11 +64,13 @@ class Difference:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of a check: every difference, and how many runs were compared."""
+    """The outcome of a check: every difference, how many runs were compared (both sides ran
+    them), and how many of the current runs were skipped (instance unavailable here)."""
 
     differences: tuple[Difference, ...]
     compared: int
     tolerance: float
+    skipped: int = 0
 
     @property
     def regressions(self) -> tuple[Difference, ...]:
@@ -93,12 +99,20 @@ def compare_row(base: Row | None, cur: Row | None, tolerance: float = DEFAULT_TO
     'status optimal -> feasible'
     >>> compare_row(b, b.with_(makespan=1.5)).verdict
     'better'
+    >>> compare_row(b, b.with_(status="skipped", valid=None, message="file absent")).verdict
+    'skipped'
     """
     key = (cur or base).key  # type: ignore[union-attr]
     if cur is None:
         return Difference(key, base, None, "REGRESSION", "missing: the run did not happen")
+    if cur.status == SKIPPED:
+        if base is not None and base.status == SKIPPED:
+            return None
+        return Difference(key, base, cur, "skipped", f"not run here: {cur.message or 'instance unavailable'}")
     if base is None:
         return Difference(key, None, cur, "new", "not in the baseline")
+    if base.status == SKIPPED:
+        return Difference(key, base, cur, "new", f"skipped in the baseline; now {cur.status}")
     if cur.valid is False:
         why = f"invalid schedule ({cur.errors or cur.message})"
         return Difference(key, base, cur, "REGRESSION", why)
@@ -157,7 +171,10 @@ def compare(baseline: Sequence[Row], current: Sequence[Row], tolerance: float = 
     diffs = [Difference(d.key, d.baseline, d.current, "REGRESSION", f"invalid schedule "
                         f"({d.current.errors or d.current.message})")
              if d.verdict == "new" and d.current is not None and d.current.valid is False else d for d in diffs]
-    return CheckResult(tuple(diffs), len(set(base) & set(cur)), tolerance)
+    both = set(base) & set(cur)
+    skipped = sum(1 for k, c in cur.items() if c.status == SKIPPED)
+    compared = sum(1 for k in both if cur[k].status != SKIPPED and base[k].status != SKIPPED)
+    return CheckResult(tuple(diffs), compared, tolerance, skipped)
 
 
 def _side(row: Row | None) -> str:
@@ -175,8 +192,12 @@ def format_check(result: CheckResult) -> str:
     --------
     >>> print(format_check(CheckResult((), 3, 0.005)))
     check: 3 runs compared, no difference (tolerance 0.5%): PASS
+    >>> print(format_check(CheckResult((), 0, 0.005, skipped=4)))
+    check: 0 runs compared, 4 skipped (instance unavailable here), no difference (tolerance 0.5%): PASS
     """
     head = f"check: {result.compared} runs compared"
+    if result.skipped:
+        head += f", {result.skipped} skipped (instance unavailable here)"
     if not result.differences:
         return f"{head}, no difference (tolerance {result.tolerance * 100:g}%): PASS"
     cols = ["instance", "budget", "method", "baseline", "now", "verdict", "why"]

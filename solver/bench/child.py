@@ -54,7 +54,7 @@ def load(task: RunTask) -> tuple[Any, Any]:
     Raises
     ------
     InputError
-        Unreadable files or a generator refusing the recipe.
+        Unreadable files, a generator refusing the recipe, or an importer refusing its source.
     """
     from solver.formats import hardware_from_document, load_trace, trace_from_document
     hardware = hardware_from_document(_document(task.hardware_file, task.hardware_data), task.hardware_file)
@@ -70,6 +70,9 @@ def load(task: RunTask) -> tuple[Any, Any]:
             except OSError:          # no writable cache here: generate in memory
                 return trace_from_document(suites.materialize(inst, cache_dir=False), src.name), hardware
         return load_trace(path), hardware
+    if src.imported is not None:
+        from solver.suites import import_trace
+        return trace_from_document(import_trace(src.imported), src.name), hardware
     if src.data is not None:
         return trace_from_document(_document(src.name, src.data), src.name), hardware
     assert src.path is not None

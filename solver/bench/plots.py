@@ -105,9 +105,11 @@ def overhead_figure(rows: Sequence[Row], instance: str, suite: str = "") -> Any:
 
 
 def overhead_plots(rows: Sequence[Row], out_dir: str | os.PathLike[str], suite: str = "") -> list[Path]:
-    """Write ``<out_dir>/<instance>.png`` for every instance of the rows; returns the paths."""
+    """Write ``<out_dir>/<instance>.png`` for every instance of the rows that ran (``skipped`` rows
+    are left out); returns the paths."""
     folder = Path(out_dir)
     paths = []
+    rows = [r for r in rows if not r.skipped]
     for inst in dict.fromkeys(r.instance for r in rows):
         fig = overhead_figure(rows, inst, suite)
         path = folder / f"{safe_name(inst)}.png"

@@ -34,9 +34,14 @@ from solver.fileio import read_bytes, write_text_atomic
 #: Every status a row can have. ``optimal`` and ``feasible`` come with a valid schedule; the rest are
 #: failures: the planner said so (``infeasible``, ``timeout``, ``error``), or the bench found out
 #: (``invalid``: the validator refused the schedule; ``timeout``: killed at the hard limit;
-#: ``crashed``: the run's process died; ``worker-died``: a Dask worker died running it).
+#: ``crashed``: the run's process died; ``worker-died``: a Dask worker died running it); except
+#: ``skipped``: the run did not happen because its instance is unavailable here (an optional trace
+#: file is absent; ``message`` says which), which is neither a result nor a failure.
 STATUSES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "timeout", "error", "crashed",
-                             "worker-died", "invalid")
+                             "worker-died", "invalid", "skipped")
+
+#: The status of a run whose instance is unavailable (not run, not a failure).
+SKIPPED = "skipped"
 
 #: Statuses that count as solved (a valid schedule).
 SOLVED: frozenset[str] = frozenset({"optimal", "feasible"})
@@ -48,7 +53,8 @@ _PEAK = "peak_"
 
 
 def status_rank(status: str) -> int:
-    """0 for ``optimal``, 1 for ``feasible``, 2 for every failure (the check's order).
+    """0 for ``optimal``, 1 for ``feasible``, 2 for every failure (the check's order; the check
+    treats ``skipped`` apart, see :mod:`solver.bench.check`).
 
     Examples
     --------
@@ -154,6 +160,11 @@ class Row:
     def solved(self) -> bool:
         """True for an optimal or feasible run with a valid schedule."""
         return self.status in SOLVED and self.valid is True
+
+    @property
+    def skipped(self) -> bool:
+        """True for a run that did not happen because its instance is unavailable (status ``skipped``)."""
+        return self.status == SKIPPED
 
     def as_dict(self) -> dict[str, Any]:
         """Field name to value (``peak`` as a plain dict)."""

@@ -1,9 +1,11 @@
 """The Markdown summary of a sweep: per instance and budget each method's overhead and gap (the
-best in bold), and per method its geometric-mean overhead, wins and failures.
+best in bold), and per method its geometric-mean overhead, wins and failures. Runs that were
+``skipped`` (instance unavailable here) count in none of these: they are listed, per instance with
+the reason, in a section of their own.
 
 Examples
 --------
->>> from solver.bench.rows import Row
+>>> from solver.bench.rows import SKIPPED, Row
 >>> rows = [Row(instance="i", budget="1", method=m, status="feasible", valid=True, makespan=ms,
 ...             overhead=ms - 1.0, gap=0.0) for m, ms in (("a", 1.1), ("b", 1.2))]
 >>> text = summary_markdown(rows, "demo")
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from solver.bench.rows import Row
+from solver.bench.rows import SKIPPED, Row
 
 #: Relative makespan difference within which two methods tie for best.
 TIE = 1e-9
@@ -125,21 +127,25 @@ def summary_markdown(rows: Sequence[Row], suite: str, description: str = "", com
     command : str
         The command that produced the rows (shown so that a reader can rerun it).
     """
+    skipped = [r for r in rows if r.status == SKIPPED]
+    rows = [r for r in rows if r.status != SKIPPED]
     methods = _methods(rows)
     groups = _groups(rows)
     lines = [f"# Benchmark results: suite `{suite}`", ""]
     if description:
         lines += [description, ""]
-    first = rows[0] if rows else None
+    first = rows[0] if rows else (skipped[0] if skipped else None)
     if command:
         lines += ["Regenerate with:", "", "```bash", command, "```", ""]
     if first is not None:
-        commits = sorted({r.commit for r in rows if r.commit})
-        machines = sorted({r.machine for r in rows if r.machine})
+        commits = sorted({r.commit for r in rows or skipped if r.commit})
+        machines = sorted({r.machine for r in rows or skipped if r.machine})
         lines += [f"- code version: {', '.join(f'`{c}`' for c in commits) or 'unknown'}",
                   f"- libraries: `{first.versions}`" if first.versions else "- libraries: unknown",
                   f"- machine: {'; '.join(machines) or 'unknown'}",
                   f"- options: `{first.options}`", ""]
+    if not rows and skipped:
+        return "\n".join(lines + _skipped_section(skipped, False)) + "\n"
     lines += ["Overhead is makespan / compute time - 1 under the timing model (lower is better); gap is "
               "makespan / lower bound - 1 (the bound: the best of solver.bounds and the planner's own). The best method of each row is in **bold**. A budget is "
               "a fraction of the trace's no-offload peak (or an absolute compute-tier capacity). A failed run "
@@ -171,7 +177,25 @@ def summary_markdown(rows: Sequence[Row], suite: str, description: str = "", com
         for r in failures:
             msg = r.message.replace("|", "\\|").replace("\n", " ")[:200]
             lines.append(f"| {r.instance} | {r.budget} | {r.method} | {r.status} | {msg} |")
+    if skipped:
+        lines += [""] + _skipped_section(skipped, True)[:-1]
     return "\n".join(lines) + "\n"
+
+
+def _skipped_section(skipped: Sequence[Row], any_ran: bool) -> list[str]:
+    """Markdown lines listing the skipped runs per instance, with the reason."""
+    per: dict[str, list[Row]] = {}
+    for r in skipped:
+        per.setdefault(r.instance, []).append(r)
+    head = (f"{len(skipped)} run(s) of {len(per)} instance(s) were skipped: the instance is unavailable here "
+            "(status `skipped`; not results, not failures)." if any_ran else
+            f"No run happened: all {len(skipped)} run(s), of {len(per)} instance(s), were skipped because the "
+            "instances are unavailable here (status `skipped`).")
+    lines = ["## Skipped", "", head, "", "| instance | runs | why |", "| --- | ---: | --- |"]
+    for inst, rs in per.items():
+        msg = rs[0].message.replace("|", "\\|").replace("\n", " ")[:300]
+        lines.append(f"| {inst} | {len(rs)} | {msg} |")
+    return lines + [""]
 
 
 def _bytes(n: int) -> str:

@@ -3,7 +3,9 @@
 The CSV is rewritten atomically after every finished run, rows in table order (the order of the
 tasks), so an interrupted sweep (Ctrl-C, a lost scheduler, a killed machine) loses at most the
 runs in flight, and ``resume`` skips the runs already recorded with the same instance, budget,
-method, options and code version.
+method, options and code version. A task whose instance is unavailable (:attr:`RunTask.skip`, an
+optional trace file that is absent) never reaches the backend: its row, status ``skipped`` with the
+reason in ``message``, is written at once, and ``resume`` tries such runs again.
 
 Examples
 --------
@@ -31,8 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from solver.bench.execute import failure_row
 from solver.bench.progress import NullProgress
-from solver.bench.rows import Row, write_csv
+from solver.bench.rows import SKIPPED, Row, write_csv
 from solver.bench.tasks import RunTask
 
 
@@ -65,11 +68,14 @@ class SweepResult:
         Runs executed by this sweep.
     skipped : int
         Runs skipped because ``resume`` found them.
+    unavailable : int
+        Runs not run because their instance is unavailable here (rows with status ``skipped``).
     """
 
     rows: tuple[Row, ...]
     ran: int
     skipped: int
+    unavailable: int = 0
 
     def sweep_rows(self, tasks: Sequence[RunTask]) -> tuple[Row, ...]:
         """Only the rows of these tasks, in their order."""
@@ -136,18 +142,22 @@ def run_sweep(tasks: Sequence[RunTask], backend: Backend, *, csv_path: str | os.
     """
     progress = progress if progress is not None else NullProgress()
     prev = list(previous) if resume else []
-    have = {r.resume_key for r in prev}
-    todo = [t for t in tasks if t.resume_key not in have]
-    skipped = len(tasks) - len(todo)
-    done: dict[tuple[str, str, str], Row] = {}
+    have = {r.resume_key for r in prev if r.status != SKIPPED}
+    done: dict[tuple[str, str, str], Row] = {t.key: failure_row(t, SKIPPED, t.skip, on_this_host=True)
+                                             for t in tasks if t.skip}
+    todo = [t for t in tasks if not t.skip and t.resume_key not in have]
+    skipped = len(tasks) - len(done) - len(todo)
     prev_by_key = {r.resume_key: r for r in prev}
-    failed = sum(1 for t in tasks if t.resume_key in have and not prev_by_key[t.resume_key].solved)
-    progress.update(skipped, 0, failed)
+    failed = sum(1 for t in tasks if not t.skip and t.resume_key in have and not prev_by_key[t.resume_key].solved)
+    unavailable = len(done)
+    if done and csv_path is not None:
+        write_csv(csv_path, merge_rows(tasks, done, prev))
+    progress.update(skipped + unavailable, 0, failed)
     ran = 0
     try:
         for task, row in backend.run(todo):
             if task is None or row is None:
-                progress.update(skipped + ran, backend.running(), failed)
+                progress.update(skipped + unavailable + ran, backend.running(), failed)
                 continue
             ran += 1
             done[task.key] = row
@@ -155,10 +165,10 @@ def run_sweep(tasks: Sequence[RunTask], backend: Backend, *, csv_path: str | os.
                 write_csv(csv_path, merge_rows(tasks, done, prev))
             if not row.solved:
                 failed += 1
-            progress.update(skipped + ran, backend.running(), failed)
+            progress.update(skipped + unavailable + ran, backend.running(), failed)
             progress.row(row)
             if on_row is not None:
                 on_row(row)
     finally:
         progress.close()
-    return SweepResult(merge_rows(tasks, done, prev), ran, skipped)
+    return SweepResult(merge_rows(tasks, done, prev), ran, skipped, unavailable)

@@ -1,8 +1,10 @@
 """Run tasks: everything one (instance, budget, method) run needs, self-contained and picklable.
 
 A :class:`RunTask` carries the hardware file's bytes, the trace's source (a generator recipe, a file
-path, or a committed trace's bytes), the budget, the method and the options, so that it runs the
-same in a child of this process or on a Dask worker on another machine.
+path, a committed trace's bytes, or an import to run), the budget, the method and the options, so that
+it runs the same in a child of this process or on a Dask worker on another machine. A task of an
+instance that cannot run here (an optional import whose file is absent) carries the reason in
+``skip``: the sweep records it as a ``skipped`` row without running it.
 
 Examples
 --------
@@ -24,11 +26,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from solver.bench.planners import MethodSpec
 from solver.errors import InputError
 from solver.fileio import read_bytes
 from solver.methods import SolveOptions
-from solver.suites import Budget, Instance, Recipe, Suite
+from solver.suites import Budget, Instance, Recipe, Suite, TraceImport, hardware_source
 from solver.units import UnitError, parse_size
 
 
@@ -102,7 +106,8 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class TraceSource:
-    """Where a run's trace comes from: exactly one of a recipe, a file path, or a file's bytes.
+    """Where a run's trace comes from: exactly one of a recipe, a file path, a file's bytes, or an
+    import.
 
     Attributes
     ----------
@@ -114,15 +119,23 @@ class TraceSource:
         The bytes of a committed trace file (shipped to remote workers).
     recipe : Recipe or None
         A generator call (regenerated, or read from the generation cache, where the run executes).
+    imported : TraceImport or None
+        An import (:func:`solver.suites.import_trace`), run where the run executes.
     """
 
     name: str
     path: str | None = None
     data: bytes | None = None
     recipe: Recipe | None = None
+    imported: TraceImport | None = None
 
     def portable(self) -> "TraceSource":
-        """The same source with a path replaced by the file's bytes (for runs on other machines)."""
+        """The same source with a path replaced by the file's bytes, and an import by the trace it
+        produces here (for runs on other machines, which may lack the file)."""
+        if self.imported is not None:
+            from solver.suites import import_trace
+            data = msgspec.json.encode(import_trace(self.imported))
+            return TraceSource(self.name, None, data, None)
         if self.path is None:
             return self
         return TraceSource(self.name, None, read_bytes(self.path), None)
@@ -148,6 +161,9 @@ class RunTask:
         Code version of the sweep (recorded in the row, used by ``--resume``).
     host_kind : str
         ``local`` or ``dask``: what hosts the run's child process.
+    skip : str
+        Why the run cannot happen here ("" when it can): the instance's
+        :attr:`solver.suites.Instance.skip_reason`. The sweep records such a run as ``skipped``.
     """
 
     suite: str
@@ -161,6 +177,7 @@ class RunTask:
     options: RunOptions
     commit: str = ""
     host_kind: str = "local"
+    skip: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -178,8 +195,10 @@ class RunTask:
         return f"{self.instance}@{self.budget.label}/{self.method.label}"
 
     def for_host(self, host_kind: str, portable: bool = False) -> "RunTask":
-        """A copy for another host (``portable`` ships committed trace files as bytes)."""
-        return replace(self, host_kind=host_kind, trace=self.trace.portable() if portable else self.trace)
+        """A copy for another host (``portable`` ships committed trace files, and imported traces, as
+        bytes)."""
+        return replace(self, host_kind=host_kind,
+                       trace=self.trace.portable() if portable and not self.skip else self.trace)
 
 
 def parse_budgets(text: str, flag: str = "--budgets") -> tuple[Budget, ...]:
@@ -216,6 +235,8 @@ def parse_budgets(text: str, flag: str = "--budgets") -> tuple[Budget, ...]:
 def _trace_source(inst: Instance) -> TraceSource:
     if inst.recipe is not None:
         return TraceSource(f"{inst.name}.json", recipe=inst.recipe)
+    if inst.imported is not None:
+        return TraceSource(f"{inst.name}.json", imported=inst.imported)
     assert inst.trace is not None
     return TraceSource(inst.trace.name, path=str(inst.trace))
 
@@ -223,7 +244,8 @@ def _trace_source(inst: Instance) -> TraceSource:
 def build_tasks(suite: Suite, methods: Sequence[MethodSpec], options: RunOptions,
                 budgets: Sequence[Budget] | None = None, instances: Sequence[str] | None = None,
                 commit: str = "") -> tuple[RunTask, ...]:
-    """Every (instance, budget, method) run of a suite, in table order.
+    """Every (instance, budget, method) run of a suite, in table order (the runs of an instance that
+    cannot run here carry :attr:`RunTask.skip`).
 
     Parameters
     ----------
@@ -257,17 +279,19 @@ def build_tasks(suite: Suite, methods: Sequence[MethodSpec], options: RunOptions
             suite.instance(name)
         wanted = set(instances)
         chosen = [i for i in chosen if i.name in wanted]
-    hw_cache: dict[Path, bytes] = {}
+    hw_cache: dict[Path | str, tuple[str, bytes]] = {}
     tasks: list[RunTask] = []
     for inst in chosen:
-        data = hw_cache.get(inst.hardware_path)
-        if data is None:
-            data = hw_cache[inst.hardware_path] = read_bytes(inst.hardware_path)
+        hw_key = inst.hardware_path if inst.hardware_path is not None else inst.hardware_document or ""
+        hw = hw_cache.get(hw_key)
+        if hw is None:
+            hw = hw_cache[hw_key] = hardware_source(inst)
         source = _trace_source(inst)
+        skip = inst.skip_reason
         for budget in (tuple(budgets) if budgets else inst.budgets):
             for m in methods:
-                tasks.append(RunTask(suite.name, inst.name, inst.hardware, inst.hardware_path.name, data,
-                                     source, budget, m, options, commit))
+                tasks.append(RunTask(suite.name, inst.name, inst.hardware, hw[0], hw[1], source, budget, m,
+                                     options, commit, skip=skip))
     return tuple(tasks)
 
 

@@ -8,6 +8,11 @@ timing model. Outputs: ``OUT/<suite>.csv`` (one row per run, written as runs fin
 ``--check BASELINE.csv`` reruns the baseline's runs and exits 1 when a schedule is invalid, a status
 is worse or a makespan is worse by more than ``--tolerance``; it prints every difference.
 
+Methods and time limit come from the command line, else (with ``--check``) the baseline, else the
+suite's ``[bench]`` table, else the defaults (every non-exact method, 60 s). The runs of an instance
+that is unavailable here (an optional trace file that is absent) are not run: they are said on
+stderr and recorded with status ``skipped``, and the exit status stays 0.
+
 Examples
 --------
 >>> import tempfile
@@ -54,14 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("what to run")
     g.add_argument("--methods", metavar="M,M,...",
                    help="methods: registered names, module:function for custom planners, LABEL=SPEC to name "
-                        "one [default: every registered non-exact method; with --check, the baseline's]")
+                        "one [default: with --check, the baseline's; else the suite's [bench] methods; else "
+                        "every registered non-exact method]")
     g.add_argument("--budgets", metavar="B,B,...",
                    help="memory budgets replacing the suite's: fractions of the no-offload peak or sizes "
                         "(1,0.7,0.5 or 16GiB)")
     g.add_argument("--instances", metavar="NAME,...", help="only these instances of the suite")
     g.add_argument("--time-limit", type=float, metavar="S",
-                   help=f"seconds per run; a planner is killed at S + max(2 s, 10%%) [default: "
-                        f"{DEFAULT_TIME_LIMIT:g}; with --check, the baseline's]")
+                   help=f"seconds per run; a planner is killed at S + max(2 s, 10%%) [default: with --check, "
+                        f"the baseline's; else the suite's [bench] time_limit; else {DEFAULT_TIME_LIMIT:g}]")
     g.add_argument("--threads", type=int, metavar="N", help="solver threads per run [default: 1]")
     g.add_argument("--seed", type=int, metavar="N", help="seed passed to every planner [default: 0]")
     g.add_argument("--no-recompute", action="store_true", help="forbid recomputation")
@@ -135,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         specs = dict.fromkeys((r.method, r.planner or r.method) for r in baseline)
         methods = parse_methods(",".join(label if label == planner else f"{label}={planner}"
                                          for label, planner in specs))
+    elif suite.bench.methods:
+        methods = parse_methods(",".join(suite.bench.methods), f"{suite.path}: bench.methods")
     else:
         methods = tuple(MethodSpec(m.name, m.name) for m in REGISTRY.values() if not m.exact)
     if baseline:
@@ -142,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     extra = options_from_pairs(args.option) if args.option else base_opts.extra
     options = RunOptions(
         time_limit=args.time_limit if args.time_limit is not None else
-        (base_opts.time_limit if baseline else DEFAULT_TIME_LIMIT),
+        (base_opts.time_limit if baseline else suite.bench.time_limit or DEFAULT_TIME_LIMIT),
         threads=args.threads if args.threads is not None else base_opts.threads,
         seed=args.seed if args.seed is not None else base_opts.seed,
         recompute=(not args.no_recompute) if (args.no_recompute or not baseline) else base_opts.recompute,
@@ -155,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     previous = read_csv(csv_path) if (args.resume and csv_path is not None and csv_path.is_file()) else []
     command = _command(args, ",".join(m.label if m.label == m.planner else f"{m.label}={m.planner}"
                                       for m in methods), options.time_limit)
+    _report_unavailable(suite, tasks)
 
     try:
         result = _sweep(args, suite, tasks, csv_path, previous)
@@ -226,7 +235,26 @@ def _sweep(args: argparse.Namespace, suite: Suite, tasks: Sequence[RunTask], csv
     if not args.check and args.progress != "none":
         print(f"{result.ran} run(s) done, {result.skipped} skipped (already in {csv_path})"
               if result.skipped else f"{result.ran} run(s) done", file=sys.stderr)
+    if result.unavailable:
+        print(f"{result.unavailable} run(s) not run: their instances are unavailable here (status 'skipped'"
+              + (f" in {csv_path})" if csv_path is not None else ")"), file=sys.stderr)
     return result
+
+
+def _report_unavailable(suite: Suite, tasks: Sequence[RunTask]) -> None:
+    """Say on stderr which instances are skipped and why (before the sweep starts)."""
+    why: dict[str, str] = {}
+    runs: dict[str, int] = {}
+    for t in tasks:
+        if t.skip:
+            why.setdefault(t.instance, t.skip)
+            runs[t.instance] = runs.get(t.instance, 0) + 1
+    if not why:
+        return
+    print(f"skipping {len(why)} instance(s) of suite {suite.name} ({sum(runs.values())} run(s)), unavailable here:",
+          file=sys.stderr)
+    for name, reason in why.items():
+        print(f"  {name}: {reason}", file=sys.stderr)
 
 
 def _report_partial(csv_path: Path | None, why: str) -> None:
