@@ -296,14 +296,21 @@ def footprints(trace: Trace) -> tuple[int, ...]:
 def op_requirement(trace: Trace, op: int) -> int:
     """Bytes op ``op`` needs in the compute tier while it runs: reads, outputs, workspace.
 
+    0 for an op of zero duration: it starts and ends within one instant and the timing model checks
+    capacity after each instant, so none of it is necessarily held at a checked moment (this is a
+    lower bound on what every valid schedule holds).
+
     Examples
     --------
     >>> from solver.model import Trace, Tensor, Op
     >>> tr = Trace("t", (Tensor(id="x", bytes=3), Tensor(id="y", bytes=5)),
-    ...            (Op(id="f", duration=1.0, inputs=("x",), outputs=("y",), workspace=2),))
-    >>> op_requirement(tr, 0)
-    10
+    ...            (Op(id="f", duration=1.0, inputs=("x",), outputs=("y",), workspace=2),
+    ...             Op(id="g", duration=0.0, inputs=("y",), workspace=9)))
+    >>> op_requirement(tr, 0), op_requirement(tr, 1)
+    (10, 0)
     """
+    if trace.ops[op].duration == 0:
+        return 0
     need = set(trace.op_reads[op]) | set(trace.op_writes[op])
     return int(sum(trace.tensors[t].bytes for t in need) + trace.ops[op].workspace)
 
@@ -369,7 +376,7 @@ def build_problem(trace: Trace, hardware: Hardware, *, recompute: bool = True,
         return (crit_list[a], crit_list[b - 1], b - a) if b > a else (0, -1, 0)
 
     for t, tensor in enumerate(trace.tensors):
-        birth, death = trace.birth[t], trace.death[t]
+        death = trace.death[t]
         if death == AT_START:
             continue
         users = trace.users[t]

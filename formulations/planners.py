@@ -59,9 +59,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from solver.feasibility import infeasible_reason
+from solver.feasibility import held_at_start, infeasible_reason
 from solver.methods import OBJECTIVES, Instance, ObjectiveResult, PlanResult, SolveOptions
-from solver.model import AT_START, Schedule, Trace
+from solver.model import Schedule, Trace
 from solver.timing import Report, validate
 from solver.units import format_time, parse_time
 
@@ -201,9 +201,7 @@ def capacity_floor(trace: Trace, compute_tier: str) -> int:
     8
     """
     need = max((op_requirement(trace, i) for i in range(len(trace.ops))), default=0)
-    start = sum(t.bytes for i, t in enumerate(trace.tensors)
-                if trace.birth[i] == AT_START and trace.death[i] >= 0 and (t.initial_tier or compute_tier)
-                == compute_tier)
+    start = sum(trace.tensors[i].bytes for i in held_at_start(trace, compute_tier, compute_tier))
     return int(max(need, start))
 
 

@@ -116,7 +116,9 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
                                                       f"once but {C} holds {cap}")
     fp = footprints(trace)      # index pos + 1 ; we use op starts: the op's footprint bounds it
     # usage at tau_i: alive tensors + workspace of op i (= resident_profile) exactly
-    crit = [i for i in range(n) if fp[i + 1] > cap]
+    # ops whose start is checked against capacity: an op of zero duration starts and ends within one
+    # instant, and capacity is checked after each instant, so its footprint need never be held
+    crit = [i for i in range(n) if fp[i + 1] > cap and trace.ops[i].duration > 0]
     prob = pulp.LpProblem("tierplan_window_bound", pulp.LpMinimize)
     V = pulp.LpVariable
     W = n + 2     # windows 0 .. n+1

@@ -209,7 +209,9 @@ def capacity_bound(instance: Instance) -> float:
     cap = hw.capacity[hw.compute_tier]
     prof = tr.resident_profile()
     excess = prof - cap
-    cand = np.flatnonzero(excess > 0)
+    # an op of zero duration starts and ends within one instant: its start is never checked
+    timed = np.asarray([o.duration > 0 for o in tr.ops], dtype=bool)
+    cand = np.flatnonzero((excess > 0) & timed)
     if len(cand) == 0:
         return 0.0
     nt = len(tr.tensors)

@@ -2,7 +2,8 @@
 
 Two things no plan can change: every op needs its inputs, updates, outputs and workspace
 in the compute tier at once, and the tensors that start in the compute tier are all there
-at time 0.
+at time 0. (Capacity is checked after each instant, so an op of zero duration, which starts
+and ends within one instant, and tensors that die within instant 0 are left out.)
 
 Examples
 --------
@@ -32,6 +33,8 @@ def op_footprint_reason(trace: Trace, hardware: Hardware) -> str | None:
     cap = hardware.capacity[c]
     size = [t.bytes for t in trace.tensors]
     for i, op in enumerate(trace.ops):
+        if op.duration == 0:
+            continue    # it starts and ends within one instant; capacity is checked after each instant
         ins = sum(size[t] for t in trace.op_reads[i])
         outs = sum(size[t] for t in trace.op_writes[i])
         need = ins + outs + op.workspace
@@ -39,6 +42,29 @@ def op_footprint_reason(trace: Trace, hardware: Hardware) -> str | None:
             return (f"op {op.id!r} needs {need} bytes in {c} at once (inputs {ins} + outputs {outs} + workspace "
                     f"{op.workspace}) but {c} holds {cap} bytes")
     return None
+
+
+def held_at_start(trace: Trace, tier: str, compute_tier: str) -> list[int]:
+    """The tensors every valid schedule holds in ``tier`` after instant 0.
+
+    Those with no producer that start there, except any whose last use is one of the ops of zero
+    duration at the head of the trace (they may all run, and the tensor die, within instant 0,
+    before the first capacity check).
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op
+    >>> tr = Trace("t", (Tensor(id="a", bytes=1), Tensor(id="b", bytes=1)),
+    ...            (Op(id="z", duration=0.0, inputs=("a",)), Op(id="f", duration=1.0, inputs=("b",))))
+    >>> held_at_start(tr, "HBM", "HBM")
+    [1]
+    """
+    instant = 0
+    while instant < len(trace.ops) and trace.ops[instant].duration == 0:
+        instant += 1
+    return [i for i, t in enumerate(trace.tensors)
+            if trace.birth[i] == AT_START and trace.death[i] >= 0 and (trace.death[i] >= instant or t.persistent)
+            and (t.initial_tier or compute_tier) == tier]
 
 
 def initial_reason(trace: Trace, hardware: Hardware) -> str | None:
@@ -54,8 +80,7 @@ def initial_reason(trace: Trace, hardware: Hardware) -> str | None:
     c = hardware.compute_tier
     for tier in [c] + [t.name for t in hardware.tiers if t.name != c]:
         cap = hardware.capacity[tier]
-        start = [(t.bytes, t.id) for i, t in enumerate(trace.tensors)
-                 if trace.birth[i] == AT_START and trace.death[i] >= 0 and (t.initial_tier or c) == tier]
+        start = [(trace.tensors[i].bytes, trace.tensors[i].id) for i in held_at_start(trace, tier, c)]
         total = sum(b for b, _ in start)
         if total > cap:
             top = ", ".join(f"{tid!r} {format_bytes(b)}" for b, tid in sorted(start, reverse=True)[:3])

@@ -85,3 +85,45 @@ def test_bound_never_exceeds_a_validated_makespan(seed: int) -> None:
         if res.status == "infeasible":
             pytest.fail(f"the relaxation says infeasible but {method} found a valid schedule")
         assert res.value <= rep.metrics.makespan * (1 + 1e-9), (method, res.value, rep.metrics.makespan)
+
+
+def test_an_op_of_zero_duration_is_never_held_at_a_checked_instant() -> None:
+    # z starts and ends within one instant (t = 1): a and b coexist only inside it, and capacity is
+    # checked after each instant, so keeping everything in HBM at 150 bytes is valid.
+    from formulations.planners import capacity_floor
+    from solver.bounds import lower_bound
+    from solver.feasibility import infeasible_reason
+    from solver.methods import Instance
+    from solver.plans import keep_schedule
+
+    tr = Trace("t", (Tensor(id="a", bytes=100), Tensor(id="b", bytes=100)),
+               (Op(id="f", duration=1.0, outputs=("a",)), Op(id="z", duration=0.0, inputs=("a",), outputs=("b",),
+                                                             workspace=500),
+                Op(id="g", duration=1.0, inputs=("b",))))
+    hw = _hw(150, 100.0)
+    rep = validate(tr, hw, keep_schedule(tr, hw))
+    assert rep.valid, rep.errors
+    assert infeasible_reason(tr, hw) is None
+    res = window_bound(tr, hw)
+    assert res.status == "bound" and res.value <= rep.metrics.makespan
+    assert lower_bound(Instance(tr, hw)) <= rep.metrics.makespan
+    assert capacity_floor(tr, "HBM") <= rep.metrics.peak["HBM"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_bound_never_exceeds_the_exact_planners_makespan(seed: int) -> None:
+    """CP-SAT finds schedules the heuristics miss (zero-duration ops, overlapped copies)."""
+    from solver.methods import SolveOptions
+
+    rng = random.Random(seed)
+    trace = random_trace(rng, 12)
+    hw = random_hardware(rng, trace)
+    inst = make_instance(trace, hw, None, random_budget(rng))
+    res = window_bound(trace, inst.hardware)
+    out = solve(inst, "cpsat", SolveOptions(time_limit=1.0, threads=1))
+    if out.schedule is not None:
+        rep = validate(trace, hw, out.schedule)
+        assert rep.valid
+        assert res.status != "infeasible"
+        assert res.value <= rep.metrics.makespan * (1 + 1e-9)
