@@ -69,9 +69,16 @@ def default_cache_dir() -> Path:
     return Path(env) if env else instances_dir() / "generated"
 
 
+class _Table(tuple):  # type: ignore[type-arg]
+    """A frozen table: ``(key, value)`` pairs, marked so that it thaws back to a dict (and an array
+    of pairs, or an empty array, stays an array)."""
+
+    __slots__ = ()
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return tuple((str(k), _freeze(v)) for k, v in value.items())
+        return _Table((str(k), _freeze(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     return value
@@ -127,12 +134,18 @@ class Recipe:
 
     def options_dict(self) -> dict[str, Any]:
         """The options as a plain dict (nested tables and arrays thawed)."""
-        return _thaw(self.options)
+        return {k: _thaw(v) for k, v in self.options}
 
 
 def _thaw(value: Any) -> Any:
-    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
-                                        for p in value):
+    """Undo :func:`_freeze`: tables become dicts, other tuples lists.
+
+    Examples
+    --------
+    >>> _thaw(_freeze({"a": [], "b": [["x", 1]], "c": {"d": 2}}))
+    {'a': [], 'b': [['x', 1]], 'c': {'d': 2}}
+    """
+    if isinstance(value, _Table):
         return {k: _thaw(v) for k, v in value}
     if isinstance(value, tuple):
         return [_thaw(v) for v in value]

@@ -141,10 +141,10 @@ def _table(rows: list[Row]) -> list[str]:
 
 
 def _bench_suite(args: argparse.Namespace) -> list[str]:
-    from solver.formats import load_hardware, load_trace
+    from solver.formats import load_trace
     from solver.methods import SolveOptions
     from solver.solve import make_instance, solve
-    from solver.suites import load_suite, trace_path
+    from solver.suites import load_instance_hardware, load_suite, trace_path
 
     suite = load_suite(args.suite)
     methods = args.methods.split(",")
@@ -154,8 +154,11 @@ def _bench_suite(args: argparse.Namespace) -> list[str]:
     for inst in suite.instances:
         if only and inst.name not in only:
             continue
+        if inst.skip_reason:
+            print(f"skipped {inst.name}: {inst.skip_reason}", file=sys.stderr)
+            continue
         tr = load_trace(trace_path(inst))
-        hw = load_hardware(inst.hardware_path)
+        hw = load_instance_hardware(inst)
         budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else \
             [b.fraction for b in inst.budgets if b.fraction is not None]
         for b in budgets:

@@ -101,12 +101,15 @@ def scale(repeat: int, budgets: tuple[float, ...], log) -> list[dict[str, Any]]:
 
 def quality(suites: list[str], budgets: tuple[float, ...], methods: list[str], log) -> list[Row]:
     """Every method on every instance of the suites at every budget."""
-    from solver.suites import load_suite, materialize
+    from solver.suites import load_instance_hardware, load_suite, materialize
     rows = []
     for sname in suites:
         for inst in load_suite(sname).instances:
+            if inst.skip_reason:
+                log(f"skipped {inst.name}: {inst.skip_reason}")
+                continue
             trace: Trace = trace_from_document(materialize(inst))
-            hw = load_hardware(inst.hardware_path)
+            hw = load_instance_hardware(inst)
             for budget in budgets:
                 instance = make_instance(trace, hw, None, budget)
                 for m in methods:
