@@ -253,8 +253,6 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     >>> solve_pulp(p, "cbc").status
     'infeasible'
     """
-    import pulp
-
     t0 = time.perf_counter()
     offset = float(prob.objective.constant) if prob.objective is not None else 0.0
     out = _solve(prob, backend, time_limit, threads, start, msg, mip)

@@ -189,7 +189,6 @@ class _Model:
         tr = problem.trace
         C = problem.compute
         self.C = C
-        n = problem.n
         # ---- options per gap -----------------------------------------------------------------
         self.gap_opts: dict[int, list[str]] = {}
         copy_possible = False
@@ -266,7 +265,7 @@ class _Model:
 
     # ------------------------------------------------------------------------------------------
     def build(self) -> None:
-        cp, m, problem = self.cp, self.m, self.problem
+        m, problem = self.m, self.problem
         tr = problem.trace
         C = self.C
         n = problem.n

@@ -30,8 +30,8 @@ import msgspec
 from solver.errors import InputError, Problems
 from solver.fileio import decode_json, read_bytes, read_document, write_json_atomic
 from solver.model import (
-    HARDWARE_FORMAT, SCHEDULE_FORMAT, TENSOR_KINDS, TRACE_FORMAT, Action, Copy, Free, Hardware, Link,
-    Op, Recompute, Run, Schedule, Tensor, Tier, Trace,
+    HARDWARE_FORMAT, SCHEDULE_FORMAT, TENSOR_KINDS, TRACE_FORMAT, Action, Free, Hardware, Link,
+    Op, Schedule, Tensor, Tier, Trace,
 )
 from solver.units import UnitError, parse_bandwidth, parse_size, parse_time
 

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from solver.errors import InputError
-from solver.importers.et_graph import EtGraph, EtNode, is_annotation, is_root, parse_execution_trace
+from solver.importers.et_graph import EtGraph, is_annotation, is_root, parse_execution_trace
 from solver.importers.kineto import KinetoTiming, UnitKey, kineto_timing
 from solver.importers.result import ImportResult, op_entry, safe_id, tensor_entry, top_counts, trace_document
 from solver.importers.roofline import Roofline, TensorShape, classify, estimate, normalize_op_name
