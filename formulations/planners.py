@@ -84,6 +84,13 @@ MILP_MAX_SIZE = 400_000
 #: Largest CP-SAT model built (gap options); beyond it the warm start is returned.
 CP_MAX_SIZE = 40_000
 
+#: The window LP relaxation (a makespan bound for every schedule) gets this share of the time
+#: limit, at most ``WINDOW_LP_MAX_S`` seconds, and is skipped beyond ``WINDOW_LP_MAX_ABSENCE``
+#: absence variables.
+WINDOW_LP_SHARE = 0.1
+WINDOW_LP_MAX_S = 30.0
+WINDOW_LP_MAX_ABSENCE = 200_000
+
 
 def model_sizes(problem: Problem) -> tuple[int, int]:
     """Estimated sizes of the two formulations: (stage x option pairs, gap options).
@@ -184,6 +191,16 @@ def _universal_bound(instance: Instance) -> float | None:
         return float(lower_bound(instance))
     except Exception:  # noqa: BLE001 - the bounds module is optional here
         return None
+
+
+def _window_lp(instance: Instance, options: SolveOptions, limit_s: float) -> Any:
+    """The window LP relaxation (a bound for every schedule), within a share of the time limit and
+    skipped on instances where it would be too large to build quickly."""
+    from formulations.relax import window_bound
+
+    return window_bound(instance.trace, instance.hardware, recompute=options.recompute,
+                        time_limit=min(WINDOW_LP_MAX_S, max(1.0, WINDOW_LP_SHARE * limit_s)),
+                        max_absence=WINDOW_LP_MAX_ABSENCE)
 
 
 def capacity_floor(trace: Trace, compute_tier: str) -> int:
@@ -309,9 +326,20 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     warm_score = _score(objective, warm.report, target, C) if warm is not None else math.inf
     if warm is not None:
         stats.update(warm_method=warm.method, warm_makespan=warm.makespan, warm_score=warm_score)
+    # ---- bounds for every schedule: the cheap ones, and the window LP relaxation ----------------
+    universal = _universal_bound(instance)
+    if objective == "makespan":
+        rb = _window_lp(instance, options, limit_s)
+        stats.update(window_lp=rb.status, window_lp_s=rb.stats.get("solve_s"))
+        if rb.status == "infeasible":
+            return PlanResult("infeasible", message=f"{rb.message} (the window LP relaxation, which holds for every "
+                                                    "schedule)", stats=stats)
+        if rb.status == "bound" and (universal is None or rb.value > universal):
+            universal = rb.value
+            stats["window_lp_bound"] = rb.value
     # ---- a proof without solving: the warm start meets a lower bound ---------------------------
     if objective == "makespan" and warm is not None and not extra.get("write_model"):
-        lb = _universal_bound(instance)
+        lb = universal
         if lb is not None and warm.makespan <= lb * (1 + _REL) + 1e-15:
             stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))
             return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
@@ -325,7 +353,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         problem = build_problem(tr, hw, recompute=options.recompute, cap_floor=floor)
     except Unsupported as exc:
         return _warm_result(warm, warm_score, "error", f"{formulation}: {exc}", stats, formulation, objective,
-                            goal(warm_score, None))
+                            goal(warm_score, None), universal)
     stage_size, cp_size = model_sizes(problem)
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
@@ -334,7 +362,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             (formulation == "auto" and too_big_cp and too_big_milp):
         return _warm_result(warm, warm_score, "timeout", f"{formulation}: the model would be too large for this "
                             f"machine ({stage_size} stage options, {cp_size} gap options)", stats, formulation,
-                            objective, goal(warm_score, None))
+                            objective, goal(warm_score, None), universal)
     seed_plan = None
     milp_sched = None
     if formulation == "auto" and too_big_milp:
@@ -416,16 +444,18 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         elif status == "error" and stats.get("message"):
             note = f"{formulation} failed: {stats['message']}"
         return _warm_result(warm, warm_score, "feasible", note, stats, formulation, objective,
-                            goal(warm_score, model_bound))
+                            goal(warm_score, model_bound), universal)
     stats["returned"] = "model"
     stats["model"] = "stage MILP" if formulation == "milp" or stats.get("returned_from") == "milp" else "CP-SAT"
     final_status = status if status in ("optimal", "feasible") else "feasible"
     if bound is not None and bound > model_score:
         bound = model_score       # float noise or rounding of the clock
     if objective == "makespan" and bound is not None:
-        ub = _universal_bound(instance)
+        ub = universal
         if ub is not None and ub > bound:
             bound = min(ub, model_score)
+            if bound >= model_score * (1 - _REL):
+                final_status = "optimal"    # the schedule meets a bound that holds for every schedule
     figure = goal(model_score, model_bound)
     message = "" if final_status == "optimal" else "stopped at the time limit" if status == "feasible" else ""
     if figure is not None and final_status == "optimal" and (figure.bound is None or figure.bound < model_score):
@@ -450,7 +480,8 @@ def _result(status: str, schedule: Schedule, formulation: str, objective: str, s
 
 
 def _warm_result(warm: Warm | None, warm_score: float, status: str, note: str, stats: dict[str, Any],
-                 formulation: str, objective: str, figure: ObjectiveResult | None) -> PlanResult:
+                 formulation: str, objective: str, figure: ObjectiveResult | None,
+                 bound: float | None = None) -> PlanResult:
     """The warm start instead of the model's schedule (``status`` when there is no usable warm start)."""
     if warm is None or not math.isfinite(warm_score):
         if warm is not None:
@@ -458,7 +489,9 @@ def _warm_result(warm: Warm | None, warm_score: float, status: str, note: str, s
         return PlanResult(status, message=note, stats=stats,
                           objective_result=None if figure is None else replace(figure, value=None))
     stats["returned"] = "warm"
-    return _result("feasible", warm.schedule, formulation, objective, warm_score, None, stats, figure,
+    if bound is not None and objective == "makespan":
+        bound = min(bound, warm_score)
+    return _result("feasible", warm.schedule, formulation, objective, warm_score, bound, stats, figure,
                    f"{note}; returning the {warm.method} schedule")
 
 

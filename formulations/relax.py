@@ -41,6 +41,7 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -62,8 +63,8 @@ class BoundResult:
     ----------
     status : str
         ``bound`` (``value`` is a lower bound on the makespan of every valid schedule),
-        ``infeasible`` (no schedule fits), or ``error``/``timeout`` (``value`` is then the
-        compute time, still a valid bound).
+        ``infeasible`` (no schedule fits), or ``error``/``timeout``/``skipped`` (too large for
+        ``max_absence``); ``value`` is then the compute time, still a valid bound.
     value : float
         The bound, seconds.
     message : str
@@ -77,7 +78,7 @@ class BoundResult:
 
 
 def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, time_limit: float | None = None,
-                 backend: str = "highs") -> BoundResult:
+                 backend: str = "highs", max_absence: int | None = None) -> BoundResult:
     """Solve the window LP relaxation (see the module docstring).
 
     Parameters
@@ -89,6 +90,9 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     time_limit : float, optional
     backend : str
         An LP back end PuLP drives (``highs`` by default).
+    max_absence : int, optional
+        Give up (status ``skipped``, value the compute time) before building an LP with more
+        absence variables than this (one per tensor and tight op inside one of its gaps).
 
     Returns
     -------
@@ -119,6 +123,11 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     # ops whose start is checked against capacity: an op of zero duration starts and ends within one
     # instant, and capacity is checked after each instant, so its footprint need never be held
     crit = [i for i in range(n) if fp[i + 1] > cap and trace.ops[i].duration > 0]
+    if max_absence is not None:
+        size = _absence_count(trace, crit)
+        if size > max_absence:
+            return BoundResult("skipped", compute, f"the relaxation would have {size} absence variables "
+                                                   f"(limit {max_absence})", {"absence_vars": size})
     prob = pulp.LpProblem("tierplan_window_bound", pulp.LpMinimize)
     V = pulp.LpVariable
     W = n + 2     # windows 0 .. n+1
@@ -283,6 +292,22 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     # the LP's optimum (a floating-point figure) minus a hair, never below the compute time
     val = max(compute, out.objective * unit * (1 - 1e-9))
     return BoundResult("bound", float(val), "", stats)
+
+
+def _absence_count(trace: Trace, crit: list[int]) -> int:
+    """How many absence variables :func:`window_bound` creates: per tensor, the tight ops strictly
+    inside the gaps between its producer (or time 0), its uses and (when persistent) the end."""
+    n = len(trace.ops)
+    total = 0
+    for t, tensor in enumerate(trace.tensors):
+        if trace.death[t] == AT_START:
+            continue
+        events = [trace.producer[t] if trace.producer[t] >= 0 else -1, *trace.users[t]]
+        if tensor.persistent:
+            events.append(n)
+        for p_op, q_op in zip(events, events[1:]):
+            total += bisect.bisect_left(crit, q_op) - bisect.bisect_right(crit, p_op)
+    return total
 
 
 def stage_lp_bound(problem: Any, time_limit: float | None = None) -> float | None:
