@@ -326,25 +326,26 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     warm_score = _score(objective, warm.report, target, C) if warm is not None else math.inf
     if warm is not None:
         stats.update(warm_method=warm.method, warm_makespan=warm.makespan, warm_score=warm_score)
-    # ---- bounds for every schedule: the cheap ones, and the window LP relaxation ----------------
+    # ---- bounds for every schedule, and a proof without solving when the warm start meets one ----
+    # the cheap bounds first; the window LP relaxation only when they do not settle it
     universal = _universal_bound(instance)
-    if objective == "makespan":
-        rb = _window_lp(instance, options, limit_s)
-        stats.update(window_lp=rb.status, window_lp_s=rb.stats.get("solve_s"))
-        if rb.status == "infeasible":
-            return PlanResult("infeasible", message=f"{rb.message} (the window LP relaxation, which holds for every "
-                                                    "schedule)", stats=stats)
-        if rb.status == "bound" and (universal is None or rb.value > universal):
-            universal = rb.value
-            stats["window_lp_bound"] = rb.value
-    # ---- a proof without solving: the warm start meets a lower bound ---------------------------
-    if objective == "makespan" and warm is not None and not extra.get("write_model"):
-        lb = universal
-        if lb is not None and warm.makespan <= lb * (1 + _REL) + 1e-15:
-            stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))
-            return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
-                              objective=warm.makespan, bound=lb,
-                              message=f"the {warm.method} schedule meets the lower bound", stats=stats)
+    for stage in ("cheap", "window-lp"):
+        if stage == "window-lp" and objective == "makespan":
+            rb = _window_lp(instance, options, limit_s)
+            stats.update(window_lp=rb.status, window_lp_s=rb.stats.get("solve_s"))
+            if rb.status == "infeasible":
+                return PlanResult("infeasible", message=f"{rb.message} (the window LP relaxation, which holds for "
+                                                        "every schedule)", stats=stats)
+            if rb.status == "bound" and (universal is None or rb.value > universal):
+                universal = rb.value
+                stats["window_lp_bound"] = rb.value
+        if objective == "makespan" and warm is not None and not extra.get("write_model"):
+            lb = universal
+            if lb is not None and warm.makespan <= lb * (1 + _REL) + 1e-15:
+                stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))
+                return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
+                                  objective=warm.makespan, bound=lb,
+                                  message=f"the {warm.method} schedule meets the lower bound", stats=stats)
     if objective == "min-memory" and warm is not None and warm_score <= floor and not extra.get("write_model"):
         stats.update(route="bound", model="bound", wall_s=round(time.perf_counter() - t0, 3))
         return _result("optimal", warm.schedule, formulation, objective, warm_score, None, stats,
