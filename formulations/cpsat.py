@@ -621,11 +621,6 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     if opts.time_limit is not None:
         prm.max_time_in_seconds = max(0.5, opts.time_limit - (time.perf_counter() - t0))
     prm.num_workers = opts.threads or 1
-    if prm.num_workers == 1:
-        # One worker has no LP-heavy portfolio member: its own full linearization proves bounds that
-        # the default level does not (measured on the tiny suite: e.g. the example at budget 0.8 is
-        # proven optimal in about 2 s instead of not within 10 s; never worse on the others).
-        prm.linearization_level = 2
     prm.random_seed = opts.seed
     prm.log_search_progress = opts.log
     if opts.log:
