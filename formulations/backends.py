@@ -74,6 +74,34 @@ class SolverOutcome:
 
 
 @contextlib.contextmanager
+def _stdout_fd_to(devnull: bool) -> Iterator[None]:
+    """Point file descriptor 1 at the null device (``devnull``) or at descriptor 2 while the block
+    runs, flushing Python's buffers first and restoring it after."""
+    for stream in (sys.stdout, sys.__stdout__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):   # pragma: no cover - closed stream
+            pass
+    try:
+        saved = os.dup(1)
+    except OSError:   # pragma: no cover - no fd 1
+        yield
+        return
+    null = open(os.devnull, "w") if devnull else None
+    try:
+        os.dup2(null.fileno() if null is not None else 2, 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+    finally:
+        os.close(saved)
+        if null is not None:
+            null.close()
+
+
+@contextlib.contextmanager
 def quiet_stdout(enabled: bool = True) -> Iterator[None]:
     """Silence file descriptor 1 (native solver banners) while the block runs.
 
@@ -85,27 +113,8 @@ def quiet_stdout(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    for stream in (sys.stdout, sys.__stdout__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):   # pragma: no cover - closed stream
-            pass
-    fd = 1
-    try:
-        saved = os.dup(fd)
-    except OSError:   # pragma: no cover - no fd 1
+    with _stdout_fd_to(devnull=True):
         yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            try:
-                yield
-            finally:
-                os.dup2(saved, fd)
-    finally:
-        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -118,25 +127,8 @@ def stdout_to_stderr() -> Iterator[None]:
     >>> with stdout_to_stderr():
     ...     pass
     """
-    for stream in (sys.stdout, sys.__stdout__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):   # pragma: no cover - closed stream
-            pass
-    try:
-        saved = os.dup(1)
-    except OSError:   # pragma: no cover - no fd 1
+    with _stdout_fd_to(devnull=False):
         yield
-        return
-    try:
-        os.dup2(2, 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
-    finally:
-        os.close(saved)
 
 
 @contextlib.contextmanager
