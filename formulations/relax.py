@@ -218,12 +218,8 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
                 return BoundResult("infeasible", compute, f"tensor {tensor.id!r} cannot reach {C}")
             lines.append(pulp.lpSum(v for _, v in fetch) >= 1)
         # gaps: (prev, next) with the ops strictly between; versions change at updates
-        events = ([prod] if prod >= 0 else [-1]) + list(users)
-        pairs = list(zip(events, events[1:]))
-        if tensor.persistent:
-            pairs.append((events[-1], n))
         version = prod if prod >= 0 else -1
-        for (p_op, q_op) in pairs:
+        for (p_op, q_op) in _gaps(trace, t):
             if p_op >= 0 and p_op in upd:
                 version = p_op
             inside = [i for i in crit if p_op < i < q_op]
@@ -294,20 +290,20 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     return BoundResult("bound", float(val), "", stats)
 
 
+def _gaps(trace: Trace, t: int) -> list[tuple[int, int]]:
+    """Tensor ``t``'s gaps ``(prev, next)``: between its producer (-1: time 0) and its uses, and from
+    its last use to the end (``len(trace.ops)``) when it is persistent."""
+    events = [trace.producer[t] if trace.producer[t] >= 0 else -1, *trace.users[t]]
+    if trace.tensors[t].persistent:
+        events.append(len(trace.ops))
+    return list(zip(events, events[1:]))
+
+
 def _absence_count(trace: Trace, crit: list[int]) -> int:
-    """How many absence variables :func:`window_bound` creates: per tensor, the tight ops strictly
-    inside the gaps between its producer (or time 0), its uses and (when persistent) the end."""
-    n = len(trace.ops)
-    total = 0
-    for t, tensor in enumerate(trace.tensors):
-        if trace.death[t] == AT_START:
-            continue
-        events = [trace.producer[t] if trace.producer[t] >= 0 else -1, *trace.users[t]]
-        if tensor.persistent:
-            events.append(n)
-        for p_op, q_op in zip(events, events[1:]):
-            total += bisect.bisect_left(crit, q_op) - bisect.bisect_right(crit, p_op)
-    return total
+    """How many absence variables :func:`window_bound` creates: per tensor and gap, the tight ops
+    strictly inside it."""
+    return sum(bisect.bisect_left(crit, q_op) - bisect.bisect_right(crit, p_op)
+               for t in range(len(trace.tensors)) if trace.death[t] != AT_START for p_op, q_op in _gaps(trace, t))
 
 
 def stage_lp_bound(problem: Any, time_limit: float | None = None) -> float | None:

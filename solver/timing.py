@@ -290,6 +290,15 @@ class _Simulation:
         self.C = hardware.tier_index[hardware.compute_tier]
         self.cap = [self.cap_map[n] for n in self.tier_names]
         self.pending_errors: list[tuple[Code, int, str]] = []
+        # streams (0 = compute, then the links' streams) and, per link, by source then destination:
+        # (source tier, destination tier, latency, bandwidth, stream), for both engines
+        self.streams = ["compute"] + list(hardware.streams)
+        stream_ix = {st: i for i, st in enumerate(self.streams)}
+        tier_ix = hardware.tier_index
+        self.links: dict[str, dict[str, tuple[int, int, float, float, int]]] = {}
+        for lk in hardware.links:
+            self.links.setdefault(lk.src, {})[lk.dst] = (tier_ix[lk.src], tier_ix[lk.dst], float(lk.latency),
+                                                         float(lk.bandwidth), stream_ix[lk.stream])
         for k in schedule.capacity:
             if k not in hardware.tier_index:
                 self.errors.append(ScheduleError(Code.UNKNOWN_REF, None, 0.0,
@@ -303,9 +312,9 @@ class _Simulation:
         self.n = n
         index = {a.id: i for i, a in enumerate(actions)}
         tix, oix, tier_ix = tr.tensor_index, tr.op_index, hw.tier_index
-        streams = ["compute"] + list(hw.streams)
-        stream_ix = {s: i for i, s in enumerate(streams)}
-        self.streams = streams
+        streams = self.streams
+        links = self.links
+        no_links: dict[str, tuple[int, int, float, float, int]] = {}
         kind = [0] * n
         arg = [0] * n          # op index (run/recompute) or tensor index (copy/free)
         src = [0] * n
@@ -320,11 +329,6 @@ class _Simulation:
         pend = self.pending_errors
         ops = tr.ops
         tensors = tr.tensors
-        link_info: dict[tuple[str, str], tuple[int, int, float, float, int]] = {}
-        for (s_name, d_name) in ((lk.src, lk.dst) for lk in hw.links):
-            lk = hw.link(s_name, d_name)
-            link_info[(s_name, d_name)] = (tier_ix[s_name], tier_ix[d_name], float(lk.latency),
-                                           float(lk.bandwidth), stream_ix[lk.stream])
         last_on_stream = [-1] * len(streams)
         index_get = index.get
         for i, a in enumerate(actions):
@@ -342,7 +346,7 @@ class _Simulation:
             elif typ is Copy:
                 st = -1
                 t = tix.get(a.tensor, -1)
-                info = link_info.get((a.src, a.dst))
+                info = links.get(a.src, no_links).get(a.dst)
                 if t < 0:
                     pend.append((Code.UNKNOWN_REF, i, f"unknown tensor {a.tensor!r}"))
                 if info is None:
@@ -709,15 +713,7 @@ class _Simulation:
             return None
         tr, hw = self.trace, self.hw
         tier_ix = hw.tier_index
-        streams = ["compute"] + list(hw.streams)
-        self.streams = streams
-        stream_ix = {s: i for i, s in enumerate(streams)}
-        links: dict[str, dict[str, tuple[int, int, float, float, int]]] = {}
-        for lk in hw.links:
-            info = hw.link(lk.src, lk.dst)
-            assert info is not None
-            links.setdefault(lk.src, {})[lk.dst] = (tier_ix[lk.src], tier_ix[lk.dst], float(info.latency),
-                                                     float(info.bandwidth), stream_ix[info.stream])
+        streams = self.streams
         compute = hw.compute_tier
         init = [tier_ix.get(t.initial_tier or compute, self.C) if b == AT_START and d != AT_START else -1
                 for t, b, d in zip(tr.tensors, tr.birth, tr.death)]
@@ -727,7 +723,7 @@ class _Simulation:
         out = core.simulate(
             list(self.schedule.actions), (Run, Recompute, Copy, Free), dict(tr.op_index), tuple(o.id for o in ops),
             dict(tr.tensor_index), tuple(t.id for t in tr.tensors), dict(tier_ix),
-            links, len(streams), [o.duration for o in ops], [o.workspace for o in ops],
+            self.links, len(streams), [o.duration for o in ops], [o.workspace for o in ops],
             [1 if o.effective_recomputable else 0 for o in ops], tr.op_reads, tr.op_writes, tr.op_updates,
             tr.dies_after, [t.bytes for t in tr.tensors], init, final, self.cap, self.C, _KIND_NAMES,
             tuple(streams))
