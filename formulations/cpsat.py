@@ -56,6 +56,11 @@ MAX_TICKS = 10 ** 8
 #: Largest clock (ticks over the horizon) of an exact unit or of a resolution given by the caller.
 MAX_EXACT_TICKS = 10 ** 10
 
+#: On a clock that rounds durations up, CP-SAT's optimum is ``optimal`` only when the bound
+#: corrected for the rounding (:func:`rounding_slack`) is within this share of the objective;
+#: otherwise the answer is ``feasible`` with that bound.
+CLOCK_OPTIMAL_REL = 1e-4
+
 
 @dataclass(frozen=True)
 class CpOptions:
@@ -81,7 +86,7 @@ class CpOptions:
     log : bool
         Show the CP-SAT log.
     memory : str
-        ``reservoir`` (default) or ``cumulative``: how compute-tier occupancy is constrained.
+        ``cumulative`` (default) or ``reservoir``: how compute-tier occupancy is constrained.
     stage_plan : tuple or None
         ``(layout, plan)``: a stage plan, turned into a complete feasible hint.
     """
@@ -161,6 +166,24 @@ def choose_resolution(durations: list[float], max_ticks: int = MAX_TICKS) -> tup
         if all(_whole(d / u) for d in pos):
             return u, True
     return horizon / max_ticks, False
+
+
+def rounding_slack(n_actions: int) -> int:
+    """Ticks by which a clock that rounds durations up may overstate the optimum.
+
+    Map every time ``x`` of a schedule to ``floor(x / res) + K(x)``, with ``K(x)`` the number of
+    distinct start or end times up to ``x``. The map is monotone, so every precedence and every
+    overlap (hence every capacity) of the schedule is kept, and it stretches each action to at
+    least its rounded-up duration: the image is a solution of the ticked model whose makespan
+    exceeds the real one (in ticks) by at most ``K``, that is ``2 * n_actions + 1`` for a model
+    with ``n_actions`` timed actions. The model's bound minus this slack bounds the real optimum.
+
+    Examples
+    --------
+    >>> rounding_slack(10)
+    21
+    """
+    return 2 * n_actions + 1
 
 
 def _whole(q: float) -> bool:
@@ -647,6 +670,12 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
         return CpResult("error", None, None, None, None, mm.res, mm.exact, {**stats, "message": name})
     del wall
     obj, bound = _objective(mm, solver)
+    if status == "optimal" and obj is not None and bound is not None and \
+            obj - bound > CLOCK_OPTIMAL_REL * max(abs(obj), 1e-300):
+        # optimal on a clock that rounds durations up: the real optimum may lie lower
+        status = "feasible"
+        stats["note"] = (f"optimal on a clock of {mm.res:.4g} s per tick that rounds durations up; the "
+                         f"rounding leaves a gap of {(obj - bound) / obj:.3%}")
     steps = _decode(mm, solver)
     cap = int(solver.value(mm.cap_var)) if mm.cap_var is not None else None
     return CpResult(status, steps, obj, bound, cap, mm.res, mm.exact, stats)
@@ -670,7 +699,7 @@ def _objective(mm: _Model, solver: Any) -> tuple[float, float]:
         val = solver.objective_value * mm.res
         bnd = solver.best_objective_bound
         if not mm.exact:
-            bnd -= mm.n_actions
+            bnd -= rounding_slack(mm.n_actions)
         return float(val), float(max(bnd * mm.res, tr.compute_time))
     return float(solver.objective_value), float(solver.best_objective_bound)
 
