@@ -310,3 +310,18 @@ def test_schedule_solver_field_keeps_the_makespan_for_plain_solves(tmp_path: Pat
     assert doc["objective"]["value"] == doc["metrics"]["makespan"]
     sched: Schedule = load_schedule(path)
     assert "objective_result" not in sched.solver and sched.solver["objective"] == doc["metrics"]["makespan"]
+
+
+def test_optimal_on_a_coarse_clock_is_not_called_optimal() -> None:
+    """CP-SAT proves its optimum on a 1 ms clock at once; the rounding leaves the real optimum open,
+    so the answer is feasible, with a bound (corrected for the rounding) below the makespan."""
+    from formulations.planners import plan_cpsat
+
+    trace, hw = _instance()
+    res = plan_cpsat(make_instance(trace, hw, budget=0.7),
+                     SolveOptions(time_limit=10, threads=1, extra={"resolution": 1e-3}))
+    assert res.stats.get("model_solver") == "OPTIMAL"
+    rep = validate(trace, hw, res.schedule)
+    gap = rep.metrics.makespan - res.bound
+    assert res.status == "feasible" and gap > 1e-4 * rep.metrics.makespan
+    assert "rounds durations up" in res.stats.get("model_note", "")
