@@ -84,6 +84,10 @@ MILP_MAX_SIZE = 400_000
 #: Largest CP-SAT model built (gap options); beyond it the warm start is returned.
 CP_MAX_SIZE = 40_000
 
+#: ``auto`` past the size guards re-plans windows of the trace whose model has at most this many
+#: gap options (:mod:`formulations.windows`).
+WINDOW_MAX_SIZE = 4_000
+
 #: The window LP relaxation (a makespan bound for every schedule) gets this share of the time
 #: limit, at most ``WINDOW_LP_MAX_S`` seconds, and is skipped beyond ``WINDOW_LP_MAX_ABSENCE``
 #: absence variables.
@@ -359,6 +363,9 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
     too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
+    if formulation == "auto" and too_big_cp and too_big_milp and objective == "makespan" and warm is not None \
+            and extra.get("windows", "on") != "off":
+        return _plan_windows(instance, options, warm, deadline, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
         return _warm_result(warm, warm_score, "timeout", f"{formulation}: the model would be too large for this "
@@ -467,6 +474,45 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         sched = Schedule(sched.trace, sched.hardware, sched.actions, dict(instance.capacity), sched.solver)
     return _result(final_status, sched, formulation, objective, model_score, bound, {**stats, "model_bound": bound},
                    figure, message)
+
+
+def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, deadline: float,
+                  bound: float | None, stats: dict[str, Any]) -> PlanResult:
+    """``auto`` past the size guards: the warm start improved window by window
+    (:mod:`formulations.windows`), each window solved by ``auto`` itself within a time slice."""
+    from formulations.windows import improve_by_windows
+
+    t0 = time.perf_counter()
+
+    def size(sub: Instance) -> int:
+        try:
+            return model_sizes(build_problem(sub.trace, sub.hardware, recompute=options.recompute))[1]
+        except Unsupported:
+            return 0
+
+    def solve_window(sub: Instance, seconds: float) -> Schedule | None:
+        opts = SolveOptions(time_limit=seconds, threads=options.threads, seed=options.seed,
+                            recompute=options.recompute, extra={"windows": "off"})
+        res = _plan(sub, opts, "auto", "cpsat")
+        return res.schedule if res.status in ("optimal", "feasible") else None
+
+    out = improve_by_windows(instance, warm.schedule, solve_window, _left(deadline) + time.perf_counter(),
+                             size=size, max_size=WINDOW_MAX_SIZE)
+    stats.update(route="windows", windows=out.stats["windows"], windows_accepted=out.stats["accepted"],
+                 windows_rejected=dict(out.stats["rejected"]), windows_examples=dict(out.stats.get("examples", {})),
+                 window_ops=out.stats.get("window_ops"),
+                 windows_s=round(time.perf_counter() - t0, 3))
+    if out.makespan >= warm.makespan * (1 - 1e-12):
+        return _warm_result(warm, warm.makespan, "feasible", "auto: the model is too large for one solve and no "
+                            f"window of the trace improved on the warm start ({out.stats['windows']} tried)",
+                            stats, "auto", "makespan", None, bound)
+    stats["returned"] = "windows"
+    stats["wall_s"] = round(time.perf_counter() - t0, 3)
+    b = None if bound is None else min(bound, out.makespan)
+    status = "optimal" if b is not None and b >= out.makespan * (1 - _REL) else "feasible"
+    return _result(status, out.schedule, "auto", "makespan", out.makespan, b, stats, None,
+                   f"improved window by window from the {warm.method} schedule "
+                   f"({out.stats['accepted']} of {out.stats['windows']} windows accepted)")
 
 
 def _result(status: str, schedule: Schedule, formulation: str, objective: str, score: float,

@@ -234,7 +234,7 @@ _ENTRIES: tuple[Method, ...] = (
            "formulations.planners", "plan_cpsat", exact=True, options=_EXACT_KEYS + ("resolution", "max_cp")),
     Method("auto", "exact where a proof is in reach, else greedy plus a time-limited exact improvement",
            "formulations.planners", "plan_auto", exact=True,
-           options=_EXACT_KEYS + ("write_model", "resolution", "max_milp", "max_cp")),
+           options=_EXACT_KEYS + ("write_model", "resolution", "max_milp", "max_cp", "windows")),
 )
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({m.name: m for m in _ENTRIES})

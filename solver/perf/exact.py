@@ -81,7 +81,7 @@ class Row:
 
 
 def _run_one(instance: Any, method: str, limit: float, threads: int, label: str, budget: str,
-            greedy: float | None = None) -> Row:
+            greedy: float | None = None, extra: dict[str, Any] | None = None) -> Row:
     """Run one exact planner on one instance and validate the result (as the solve driver does)."""
     from formulations import planners
     from solver.bounds import lower_bound
@@ -90,7 +90,8 @@ def _run_one(instance: Any, method: str, limit: float, threads: int, label: str,
 
     tr = instance.trace
     t0 = time.perf_counter()
-    res = getattr(planners, PLANNERS[method])(instance, SolveOptions(time_limit=limit, threads=threads))
+    res = getattr(planners, PLANNERS[method])(instance, SolveOptions(time_limit=limit, threads=threads,
+                                                                     extra=dict(extra or {})))
     wall = time.perf_counter() - t0
     ms = None
     status = res.status
@@ -151,6 +152,12 @@ def _bench_suite(args: argparse.Namespace) -> list[str]:
     limits = [float(x) for x in str(args.time_limit).split(",")]
     rows: list[Row] = []
     only = set(args.instances.split(",")) if args.instances else None
+    extra: dict[str, Any] = {}
+    for kv in args.option or ():
+        key, sep, val = kv.partition("=")
+        if not sep:
+            raise SystemExit(f"--option wants KEY=VALUE, got {kv!r}")
+        extra[key] = val
     for inst in suite.instances:
         if only and inst.name not in only:
             continue
@@ -174,7 +181,7 @@ def _bench_suite(args: argparse.Namespace) -> list[str]:
                 continue
             for m in methods:
                 for lim in limits:
-                    r = _run_one(instance, m, lim, args.threads, inst.name, f"{b:g}", gm)
+                    r = _run_one(instance, m, lim, args.threads, inst.name, f"{b:g}", gm, extra)
                     rows.append(r)
                     print(f"{r.instance} {r.budget} {r.method} {r.limit:g}s: {r.status} {_fmt(r.makespan)} "
                           f"bound {_fmt(r.bound)} gap {_pct(r.gap)} ({r.wall_s:.1f}s) greedy {_fmt(gm)}", flush=True)
@@ -192,6 +199,7 @@ def _bench_suite(args: argparse.Namespace) -> list[str]:
     lines += ["", f"Command: `python -m solver.perf.exact suite {args.suite} --methods {args.methods} "
                   f"--time-limit {args.time_limit}" + (f" --budgets {args.budgets}" if args.budgets else "")
               + (f" --instances {args.instances}" if args.instances else "")
+              + "".join(f" --option {kv}" for kv in args.option or ())
               + f" --threads {args.threads} --out {args.out}`", ""]
     return lines
 
@@ -320,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--budgets", default=None, help="comma-separated fractions (default: the suite's)")
     s.add_argument("--instances", default=None, help="comma-separated instance names (default: all)")
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--option", action="append", default=None, metavar="KEY=VALUE",
+                   help="a planner option (SolveOptions.extra), e.g. max_cp=1 to force auto's window search")
     s.add_argument("--out", default=None)
     m = sub.add_parser("moccasin")
     m.add_argument("--folder", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
