@@ -44,6 +44,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from solver.methods import Instance
 from solver.model import AT_START, Copy, Free, Hardware, Op, Recompute, Run, Schedule, Tensor, Trace
 from solver.timing import Report, validate
@@ -341,7 +343,8 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
                 taken.add(cand)
                 return cand
 
-    def tails(acts: Sequence[Any], tmap: Mapping[str, tuple[float, float, str]] | None) -> list[str]:
+    def tails(acts: Sequence[Any]) -> list[str]:
+        """The last action on each stream (frees take no stream)."""
         last: dict[str, str] = {}
         for a in acts:
             if isinstance(a, Free):
@@ -350,7 +353,7 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
             last[key] = a.id
         return list(last.values())
 
-    barrier1 = tails(prefix, tm)
+    barrier1 = tails(prefix)
     new: list[Any] = []
     for t, tier in window.drop_at_cut:
         new.append(Free(id=fresh(f"free-{tr.tensors[t].id}"), tensor=tr.tensors[t].id, tier=tier,
@@ -421,7 +424,7 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
         st, en, stream = sub_tm[back[x.id]]
         new_tm[x.id] = (en, en, stream) if isinstance(x, Free) and back[x.id] in plan_copies else (st, en, stream)
     state = residency(tr, hw, schedule, report, math.inf, start=start_state, actions=new, times=new_tm)
-    barrier2 = tails(new, None) or barrier1
+    barrier2 = tails(new) or barrier1
     repairs: list[Any] = []
     frees: list[Any] = []
     for t, want in window.after.items():
@@ -461,8 +464,7 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
 
 
 def _with_after(a: Any, after: tuple[str, ...]) -> Any:
-    import msgspec
-
+    """The action with another ``after`` list."""
     return msgspec.structs.replace(a, after=after)
 
 
