@@ -503,7 +503,10 @@ def improve_by_windows(instance: Instance, schedule: Schedule, solve: SubSolver,
     """
     tr = instance.trace
     n = len(tr.ops)
+    t_v = time.perf_counter()
     rep = validate(tr, instance.hardware, schedule)
+    # each window ends with a stitch and a validation of the whole schedule: keep time for both
+    margin = 0.5 + 3.0 * (time.perf_counter() - t_v)
     if not rep.valid:
         raise ValueError("improve_by_windows needs a valid schedule")
     best, best_ms = schedule, rep.metrics.makespan
@@ -516,7 +519,7 @@ def improve_by_windows(instance: Instance, schedule: Schedule, solve: SubSolver,
         if detail:
             stats.setdefault("examples", {}).setdefault(why, detail)
 
-    while n and time.perf_counter() < deadline - 0.5:
+    while n and time.perf_counter() < deadline - margin - 1.0:
         stalls = _stalls(tr, best, rep)
         if sum(stalls) <= 0:
             break
@@ -545,8 +548,10 @@ def improve_by_windows(instance: Instance, schedule: Schedule, solve: SubSolver,
             tried.discard((a, b))
             stats["windows"] -= 1
             continue
-        left = deadline - time.perf_counter()
-        plan = solve(win.instance, max(1.0, min(left - 0.5, max(2.0, min(WINDOW_MAX_S, left / 6)))))
+        left = deadline - time.perf_counter() - margin
+        if left < 1.0:
+            break
+        plan = solve(win.instance, max(1.0, min(left, max(2.0, min(WINDOW_MAX_S, left / 6)))))
         if plan is None:
             reject("no plan")
             continue
