@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -333,24 +334,18 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
         st = tm[a.id][0] if a.id in tm else math.inf
         (prefix if st < t_a else suffix if st >= t_b else old).append(a)
     taken = {a.id for a in schedule.actions}
-    counter = [0]
+    serial = itertools.count(1)
 
     def fresh(base: str) -> str:
         while True:
-            counter[0] += 1
-            cand = f"{base}~w{counter[0]}"
+            cand = f"{base}~w{next(serial)}"
             if cand not in taken:
                 taken.add(cand)
                 return cand
 
     def tails(acts: Sequence[Any]) -> list[str]:
-        """The last action on each stream (frees take no stream)."""
-        last: dict[str, str] = {}
-        for a in acts:
-            if isinstance(a, Free):
-                continue
-            key = "compute" if isinstance(a, (Run, Recompute)) else f"{a.src}->{a.dst}"
-            last[key] = a.id
+        """The last action on each stream."""
+        last = {_stream(hw, a): a.id for a in acts if not isinstance(a, Free)}
         return list(last.values())
 
     barrier1 = tails(prefix)
@@ -453,7 +448,7 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
     tail: list[Any] = []
     for a in suffix:
         deps = [d for d in a.after if d not in old_ids]
-        key = None if isinstance(a, Free) else ("compute" if isinstance(a, (Run, Recompute)) else f"{a.src}->{a.dst}")
+        key = _stream(hw, a)
         if key is None or key not in seen or len(deps) != len(a.after):
             deps = list(dict.fromkeys(deps + barrier3))
         if key is not None:
@@ -461,6 +456,16 @@ def stitch(instance: Instance, schedule: Schedule, report: Report, window: Windo
         tail.append(_with_after(a, tuple(deps)))
     actions = tuple(prefix) + tuple(new) + tuple(repairs) + tuple(frees) + tuple(tail)
     return Schedule(schedule.trace, schedule.hardware, actions, dict(schedule.capacity), schedule.solver)
+
+
+def _stream(hardware: Hardware, a: Any) -> str | None:
+    """The stream an action runs on, as the validator names it (None for a free)."""
+    if isinstance(a, Free):
+        return None
+    if isinstance(a, Copy):
+        link = hardware.link(a.src, a.dst)
+        return link.stream if link is not None else f"{a.src}->{a.dst}"
+    return "compute"
 
 
 def _with_after(a: Any, after: tuple[str, ...]) -> Any:
