@@ -3,18 +3,25 @@
 The stage MILP and the CP-SAT model search restricted spaces (their policies), so their own
 bounds speak for those spaces only. This LP relaxes the timing model itself, so its optimum is a
 lower bound for any planner (``tierplan bound``). Let ``tau_i`` be the start of op ``i`` in any
-valid schedule; cut time into windows ``W_0 = [0, tau_0)``, ``W_{i+1} = [tau_i, tau_{i+1})``,
-the last op's window up to its end, and the epilogue. Then:
+valid schedule and ``e_i = tau_i + d_i`` its end; cut time into the prologue ``[0, tau_0)``, for
+each op its run window ``[tau_i, e_i)`` (exactly ``d_i`` long) and its stall window
+``[e_i, tau_{i+1})`` (the last one is the epilogue). The makespan is the compute time plus the
+prologue and the stall windows. Then:
 
-* each window lasts at least its op's duration plus the recomputes run in it, and at least the
-  copy time each stream spends in it (a copy that spans windows is split pro rata);
-* at ``tau_i`` the compute tier holds op ``i``'s inputs, outputs and workspace plus every other
-  live tensor that is not absent: ``a[g, i]`` is the fraction of a tensor absent at ``tau_i``
-  in its gap ``g``;
-* being absent at ``tau_i`` requires a copy of the tensor's current version elsewhere (its
-  initial copy, or a write out of the compute tier finished before ``tau_i``) or a recompute of
-  its producer after ``tau_i``; and, when a use follows, a return after ``tau_i`` and before
-  that use (a copy in, or a recompute);
+* a stall window (and the prologue) lasts at least the recomputes run in it (the compute stream
+  runs nothing else there, and nothing but the op during a run) and at least the copy time each
+  stream spends in it; a run window holds at most ``d_i`` of copy time per stream (a copy that
+  spans windows is split pro rata);
+* capacity is checked at two instants of each op that overflows the compute tier: ``tau_i``, and
+  ``t_i``, the last instant in the run at which anything is allocated (``tau_i`` when nothing
+  is). At both the tier holds op ``i``'s inputs, outputs and workspace plus every other live
+  tensor that is not absent: ``a[g, i, k]`` is the share of a tensor absent at instant ``k`` in
+  its gap ``g``;
+* being absent requires a copy of the tensor's current version elsewhere (its initial copy, or a
+  write out of the compute tier finished by then) or a recompute of its producer later; and,
+  when a use follows, a return before that use: after ``tau_i`` for the first instant, and in
+  the stall window of op ``i`` or later for the second (a copy into the compute tier allocates
+  when it starts, and nothing is allocated in the run after ``t_i``);
 * tensors that start elsewhere must be copied in before their first use; persistent tensors
   whose final tier holds a stale copy must be written there after their last update.
 * one copy may serve several of these needs, so each copy is one variable, never charged twice:
@@ -24,7 +31,9 @@ the last op's window up to its end, and the epilogue. Then:
 Copies of multi-hop routes are charged on their compute-tier hop only, a recompute of an op
 restores all its outputs at once, and nothing else about the inputs of recomputes is assumed,
 so every valid schedule maps to a feasible LP point with no larger objective. An infeasible LP
-proves that no schedule fits.
+proves that no schedule fits. With ``integral=True`` the absences are binary and the recomputes
+whole numbers per stall window (a real schedule's are): a MILP, still a relaxation of every
+schedule and much tighter; a time-limited solve gives its dual bound.
 
 Examples
 --------
@@ -36,7 +45,9 @@ Examples
 ...               (Link("HBM", "DDR", 8.0), Link("DDR", "HBM", 8.0)))
 >>> res = window_bound(tr, hw)
 >>> res.status, round(res.value, 6)
-('bound', 4.0)
+('bound', 4.5)
+>>> round(window_bound(tr, hw, integral=True).value, 6)   # the optimum
+5.0
 """
 
 from __future__ import annotations
@@ -78,7 +89,8 @@ class BoundResult:
 
 
 def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, time_limit: float | None = None,
-                 backend: str = "highs", max_absence: int | None = None) -> BoundResult:
+                 backend: str = "highs", max_absence: int | None = None, integral: bool = False,
+                 threads: int | None = None) -> BoundResult:
     """Solve the window LP relaxation (see the module docstring).
 
     Parameters
@@ -92,7 +104,12 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         An LP back end PuLP drives (``highs`` by default).
     max_absence : int, optional
         Give up (status ``skipped``, value the compute time) before building an LP with more
-        absence variables than this (one per tensor and tight op inside one of its gaps).
+        absence variables than this (two per tensor and tight op inside one of its gaps).
+    integral : bool
+        Binary absences and whole recomputes (a MILP): tighter, slower. Stats ``proven`` says
+        whether the MILP was solved to optimality or its dual bound was taken at the time limit.
+    threads : int, optional
+        Threads for the back end.
 
     Returns
     -------
@@ -129,21 +146,30 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
             return BoundResult("skipped", compute, f"the relaxation would have {size} absence variables "
                                                    f"(limit {max_absence})", {"absence_vars": size})
     prob = pulp.LpProblem("tierplan_window_bound", pulp.LpMinimize)
+    # times in units of the compute time and bytes in units of the capacity, so that the solver
+    # sees coefficients near 1 (seconds of 1e-8 and bytes of 1e9 in one row trip its tolerances)
+    unit = max(compute, 1e-12)
+    cap_unit = float(max(cap, 1))
     V = pulp.LpVariable
-    W = n + 2     # windows 0 .. n+1
-    # windows: 0 prologue, i+1 for op i, n+1 epilogue
+    # a MILP: being absent at an instant is yes or no, and a recompute lies whole in one stall
+    # window (copies may still be split between windows)
+    absence_cat = "Binary" if integral else "Continuous"
+    rec_cat = "Integer" if integral else "Continuous"
+    W = 2 * n + 1     # windows: 0 prologue, then run i (2i + 1) and stall i (2i + 2); the last is the epilogue
     work: dict[tuple[int, str], list[tuple[float, Any]]] = defaultdict(list)   # (window, stream)
     comp: dict[int, list[tuple[float, Any]]] = defaultdict(list)
-    absent_at: dict[int, list[tuple[int, Any]]] = defaultdict(list)
+    absent_at: dict[tuple[int, int], list[tuple[int, Any]]] = defaultdict(list)   # (op, instant)
     rec_vars: dict[tuple[int, int], Any] = {}
     others = [t.name for t in hardware.tiers if t.name != C]
     lines: list[Any] = []
 
-    def rec_var(p: int, w: int) -> Any:
-        key = (p, w)
+    def rec_var(p: int, j: int) -> Any:
+        """A recompute of op ``p`` in the stall window after op ``j`` (the compute stream is busy
+        during runs, so recomputes run in stall windows only)."""
+        key = (p, j)
         if key not in rec_vars:
-            rec_vars[key] = V(f"rec_{p}_{w}", 0, None)
-            comp[w].append((trace.ops[p].duration, rec_vars[key]))
+            rec_vars[key] = V(f"rec_{p}_{j}", 0, None, rec_cat)
+            comp[stall_window(j)].append((trace.ops[p].duration / unit, rec_vars[key]))
         return rec_vars[key]
 
     routes: dict[tuple[int, str, str], list[str] | None] = {}
@@ -157,7 +183,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
             return None
         a, b = (path[0], path[1]) if src == C else (path[-2], path[-1])
         lk = hardware.link(a, b)
-        return lk.stream, lk.copy_time(trace.tensors[t].bytes)
+        return lk.stream, lk.copy_time(trace.tensors[t].bytes) / unit
 
     n_a = 0
     for t, tensor in enumerate(trace.tensors):
@@ -182,8 +208,8 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
 
         def write_vars(version: int) -> list[tuple[int, Any]] | None:
             if version not in writes:
-                lo = version + 1 if version >= 0 else 0      # after the version's op ends
-                hi = W - 1 if (must_write and version == last_version) else crit_after[version]
+                lo = stall_window(version) if version >= 0 else 0      # after the version's op ends
+                hi = W - 1 if (must_write and version == last_version) else run_window(crit_after[version])
                 got: list[tuple[int, Any]] = []
                 for x in others:
                     h = hop_first(t, C, x)
@@ -210,7 +236,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
                 h = hop_first(t, x, C)
                 if h is None:
                     continue
-                for w in range(users[0] + 1):
+                for w in range(run_window(users[0])):
                     v = V(f"fetch_{t}_{x}_{w}", 0, None)
                     work[(w, h[0])].append((h[1], v))
                     fetch.append((w, v))
@@ -236,7 +262,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
                     h = hop_first(t, x, C)
                     if h is None:
                         continue
-                    for w in range(inside[0] + 1, q_op + 1):
+                    for w in range(run_window(inside[0]), run_window(q_op)):
                         v = V(f"ret_{t}_{p_op}_{x}_{w}", 0, None)
                         work[(w, h[0])].append((h[1], v))
                         rets.append((w, v))
@@ -244,49 +270,58 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
             if recompute and prod >= 0 and trace.ops[prod].effective_recomputable and returning:
                 dead_before = min((trace.death[j] for j in trace.op_reads[prod]
                                    if not trace.tensors[j].persistent and trace.death[j] >= 0), default=n)
-                for w in range(inside[0] + 1, min(q_op, dead_before) + 1):
-                    recs[w] = rec_var(prod, w)
+                for j in range(inside[0], min(q_op, dead_before)):
+                    recs[j] = rec_var(prod, j)
             out = None if home else write_vars(version)
             for i in inside:
-                a = V(f"a_{t}_{p_op}_{i}", 0, 1)
-                n_a += 1
-                absent_at[i].append((tensor.bytes, a))
-                later_rec = [recs[w] for w in recs if w >= i + 1]
-                if out is not None:
-                    # absent at tau_i: a copy of this version left before tau_i, or a recompute follows
-                    lines.append(a <= pulp.lpSum(v for w, v in out if w <= i) + pulp.lpSum(later_rec))
-                if returning:
-                    # and it comes back after tau_i, before its next use
-                    lines.append(a <= pulp.lpSum(v for w, v in rets if w >= i + 1) + pulp.lpSum(later_rec))
+                later_rec = [v for j, v in recs.items() if j >= i]
+                # two checked instants in op i's run: its start, and the last allocation in the run
+                # (the start itself when nothing is allocated later); nothing is allocated in the
+                # run after the second, so a tensor absent there comes back after the run ends
+                for instant, written_by, back_from in ((0, stall_window(i - 1), run_window(i)),
+                                                       (1, run_window(i), stall_window(i))):
+                    a = V(f"a_{t}_{p_op}_{i}_{instant}", 0, 1, absence_cat)
+                    n_a += 1
+                    absent_at[(i, instant)].append((tensor.bytes, a))
+                    if out is not None:
+                        # absent then: a copy of this version left before, or a recompute follows
+                        lines.append(a <= pulp.lpSum(v for w, v in out if w <= written_by) + pulp.lpSum(later_rec))
+                    if returning:
+                        # and it comes back after that instant, before its next use
+                        lines.append(a <= pulp.lpSum(v for w, v in rets if w >= back_from) + pulp.lpSum(later_rec))
     prof = trace.resident_profile()
     for i in crit:
-        lines.append(int(prof[i]) - pulp.lpSum(s * a for s, a in absent_at.get(i, ())) <= cap)
-    D = [V(f"D_{w}", 0, None) for w in range(W)]
-    for w in range(W):
-        base = trace.ops[w - 1].duration if 1 <= w <= n else 0.0
-        lines.append(D[w] >= base + pulp.lpSum(d * v for d, v in comp.get(w, ())))
-    streams = {s for (_, s) in work}
-    for w in range(W):
-        for s in streams:
-            if (w, s) in work:
-                lines.append(D[w] >= pulp.lpSum(d * v for d, v in work[(w, s)]))
-    unit = max(compute, 1e-12)
-    prob += (1.0 / unit) * pulp.lpSum(D)
+        for instant in (0, 1):
+            lines.append(int(prof[i]) / cap_unit
+                         - pulp.lpSum((s / cap_unit) * a for s, a in absent_at.get((i, instant), ())) <= cap / cap_unit)
+    D: dict[int, Any] = {0: V("D_pro", 0, None)}
+    for i in range(n):
+        D[stall_window(i)] = V(f"D_stall_{i}", 0, None)
+    for w, var in D.items():
+        lines.append(var >= pulp.lpSum(d * v for d, v in comp.get(w, ())))
+    for (w, s), items in work.items():
+        cap_w = D[w] if w in D else trace.ops[(w - 1) // 2].duration / unit
+        lines.append(pulp.lpSum(d * v for d, v in items) <= cap_w)
+    prob += pulp.lpSum(D.values()) + compute / unit
     for k, c in enumerate(lines):
         prob += c, f"c{k}"
     build = time.perf_counter() - t0
-    out = solve_pulp(prob, backend, time_limit=time_limit, mip=False)
+    out = solve_pulp(prob, backend, time_limit=time_limit, mip=integral, threads=threads)
     stats = {"variables": len(prob.variables()), "constraints": prob.numConstraints(), "absence_vars": n_a,
              "critical_ops": len(crit), "build_s": round(build, 3), "solve_s": round(out.wall_s, 3),
-             "solver": out.detail}
+             "solver": out.detail, "integral": integral}
     if out.status == "infeasible":
         return BoundResult("infeasible", compute, "the window relaxation has no solution: no schedule fits "
                                                   f"{C} at {cap} bytes", stats)
-    if out.status != "optimal" or out.objective is None:
+    # an LP's optimum; a MILP's dual bound (its incumbent may sit above the optimum by the gap)
+    value = out.bound if integral else out.objective if out.status == "optimal" else None
+    if value is None:
         return BoundResult("timeout" if out.status == "timeout" else "error", compute,
-                           f"LP stopped: {out.detail}", stats)
-    # the LP's optimum (a floating-point figure) minus a hair, never below the compute time
-    val = max(compute, out.objective * unit * (1 - 1e-9))
+                           f"{'MILP' if integral else 'LP'} stopped: {out.detail}", stats)
+    stats["proven"] = out.status == "optimal"
+    # the optimum, or the MILP's best bound at its time limit (a floating-point figure), minus a hair;
+    # never below the compute time
+    val = max(compute, value * unit * (1 - 1e-9))
     return BoundResult("bound", float(val), "", stats)
 
 
@@ -299,10 +334,26 @@ def _gaps(trace: Trace, t: int) -> list[tuple[int, int]]:
     return list(zip(events, events[1:]))
 
 
+def run_window(i: int) -> int:
+    """The window of op ``i``'s run (windows alternate: prologue, run 0, stall 0, run 1, ...).
+
+    Examples
+    --------
+    >>> run_window(0), stall_window(0), stall_window(-1)
+    (1, 2, 0)
+    """
+    return 2 * i + 1
+
+
+def stall_window(i: int) -> int:
+    """The window from the end of op ``i``'s run to the start of the next (``stall_window(-1)``: the prologue)."""
+    return 2 * i + 2
+
+
 def _absence_count(trace: Trace, crit: list[int]) -> int:
-    """How many absence variables :func:`window_bound` creates: per tensor and gap, the tight ops
-    strictly inside it."""
-    return sum(bisect.bisect_left(crit, q_op) - bisect.bisect_right(crit, p_op)
+    """How many absence variables :func:`window_bound` creates: per tensor and gap, two for each
+    tight op strictly inside it."""
+    return 2 * sum(bisect.bisect_left(crit, q_op) - bisect.bisect_right(crit, p_op)
                for t in range(len(trace.tensors)) if trace.death[t] != AT_START for p_op, q_op in _gaps(trace, t))
 
 

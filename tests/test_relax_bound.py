@@ -127,3 +127,112 @@ def test_bound_never_exceeds_the_exact_planners_makespan(seed: int) -> None:
         assert rep.valid
         assert res.status != "infeasible"
         assert res.value <= rep.metrics.makespan * (1 + 1e-9)
+
+
+# ---- run and stall windows, the integral relaxation, and the solver's numerics ------------------
+
+def _scaled(trace: Trace, hw: Hardware, time_scale: float, byte_scale: int) -> tuple[Trace, Hardware]:
+    """The same instance in other units: every time times ``time_scale``, every size times ``byte_scale``."""
+    import dataclasses
+
+    import msgspec
+
+    ops = tuple(msgspec.structs.replace(o, duration=o.duration * time_scale, workspace=o.workspace * byte_scale)
+                for o in trace.ops)
+    tensors = tuple(msgspec.structs.replace(t, bytes=t.bytes * byte_scale) for t in trace.tensors)
+    tiers = tuple(dataclasses.replace(t, capacity=t.capacity * byte_scale) for t in hw.tiers)
+    links = tuple(dataclasses.replace(lk, bandwidth=lk.bandwidth * byte_scale / time_scale,
+                                      latency=lk.latency * time_scale) for lk in hw.links)
+    return Trace(trace.name, tensors, ops), Hardware(hw.name, hw.compute_tier, tiers, links)
+
+
+def _return_after_run_case() -> tuple[Trace, Hardware]:
+    # a (4 B) must be out of HBM (5 B) from g's start (b is made) to h's end (b dies): its write
+    # (0.5 s) stalls g and its return (0.5 s) cannot overlap h, so it stalls i: 5 s + 1 s.
+    tr = Trace("t", (Tensor(id="a", bytes=4), Tensor(id="b", bytes=4)),
+               (Op(id="f", duration=1.0, outputs=("a",)), Op(id="g", duration=1.0, outputs=("b",)),
+                Op(id="h", duration=2.0, inputs=("b",)), Op(id="i", duration=1.0, inputs=("a",))))
+    return tr, _hw(5, 8.0)
+
+
+def test_a_return_cannot_overlap_a_run_during_which_the_tensor_is_out() -> None:
+    tr, hw = _return_after_run_case()
+    sched = Schedule("t", "h", (Run(op="f"), Copy(id="out", tensor="a", src="HBM", dst="DDR", free_src=True,
+                                                   after=("f",)),
+                                Run(op="g", after=("out",)), Run(op="h"),
+                                Copy(id="in", tensor="a", src="DDR", dst="HBM", after=("h",)),
+                                Run(op="i", after=("in",))))
+    rep = validate(tr, hw, sched)
+    assert rep.valid, rep.errors
+    assert rep.metrics.makespan == 6.0
+    # the second checked instant of h (its last allocation) keeps the return out of h's run: the
+    # integral relaxation meets the optimum, with or without recomputation (which costs f's 1 s)
+    for recompute in (False, True):
+        res = window_bound(tr, hw, integral=True, recompute=recompute)
+        assert res.status == "bound"
+        assert res.value == pytest.approx(6.0, rel=1e-7)
+        assert res.value <= rep.metrics.makespan
+    # the LP keeps 3/4 of a out (8 - 4 x 3/4 = 5 B): 3/8 s of write before g and 3/8 s of return
+    # after h (checking op starts only, the return would hide behind h: 5.375 s)
+    lp = window_bound(tr, hw, recompute=False)
+    assert lp.value == pytest.approx(5.75, rel=1e-7)
+
+
+def test_the_integral_relaxation_is_tighter_and_still_a_bound() -> None:
+    # the module's example: the optimum is 5 s (tests/test_formulations_brute.py enumerates it)
+    tr = Trace("t", (Tensor(id="a", bytes=4), Tensor(id="b", bytes=4)),
+               (Op(id="f", duration=1.0, outputs=("a",)), Op(id="g", duration=1.0, outputs=("b",)),
+                Op(id="h", duration=1.0, inputs=("b",)), Op(id="i", duration=1.0, inputs=("a",))))
+    hw = _hw(5, 8.0)
+    lp = window_bound(tr, hw)
+    milp = window_bound(tr, hw, integral=True)
+    assert lp.status == milp.status == "bound"
+    assert lp.value == pytest.approx(4.5, rel=1e-7)
+    assert milp.value == pytest.approx(5.0, rel=1e-7)    # whole absences: the optimum
+    assert milp.stats["integral"] is True and milp.stats["proven"] is True
+
+
+MAGNITUDES = [(1.0, 1), (1e-6, 1), (1e-5, 1000), (1e3, 1)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), magnitude=st.sampled_from(MAGNITUDES))
+def test_bounds_in_any_units_never_exceed_a_validated_makespan(seed: int, magnitude: tuple[float, int]) -> None:
+    """Microsecond ops and gigabyte tensors in one model once made HiGHS cut off valid schedules."""
+    rng = random.Random(seed)
+    trace, hw = _scaled(*(lambda t: (t, random_hardware(rng, t)))(random_trace(rng, rng.choice([6, 8, 12]))),
+                        *magnitude)
+    inst = make_instance(trace, hw, None, random_budget(rng))
+    best = None
+    for method in ("greedy", "belady", "vdnn"):
+        out = solve(inst, method)
+        if out.schedule is not None:
+            rep = validate(trace, inst.hardware, out.schedule)
+            assert rep.valid
+            best = rep.metrics.makespan if best is None else min(best, rep.metrics.makespan)
+    for integral in (False, True):
+        res = window_bound(trace, inst.hardware, integral=integral, time_limit=30)
+        if best is not None:
+            assert res.status != "infeasible", (integral, res.message)
+            assert res.value <= best * (1 + 1e-9), (integral, magnitude, res.value, best)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), magnitude=st.sampled_from(MAGNITUDES[1:]))
+def test_bounds_do_not_depend_on_the_units(seed: int, magnitude: tuple[float, int]) -> None:
+    rng = random.Random(seed)
+    trace = random_trace(rng, rng.choice([6, 8, 12]))
+    hw = random_hardware(rng, trace)
+    budget = random_budget(rng)
+    base = make_instance(trace, hw, None, budget)
+    t2, h2 = _scaled(trace, base.hardware, *magnitude)
+    for integral in (False, True):
+        a = window_bound(trace, base.hardware, integral=integral, time_limit=30)
+        b = window_bound(t2, h2, integral=integral, time_limit=30)
+        assert a.status == b.status
+        if a.status == "bound" and a.stats.get("proven") and b.stats.get("proven"):
+            assert b.value == pytest.approx(a.value * magnitude[0], rel=1e-6), (integral, magnitude)
+    lp = window_bound(trace, base.hardware)
+    milp = window_bound(trace, base.hardware, integral=True)
+    if lp.status == milp.status == "bound":
+        assert milp.value >= lp.value * (1 - 1e-7)
