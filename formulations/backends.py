@@ -211,7 +211,7 @@ def _highs_log(event: Any) -> None:
 
 def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = None,
                threads: int | None = None, start: Mapping[str, float] | None = None, msg: bool = False,
-               mip: bool = True) -> SolverOutcome:
+               mip: bool = True, rel_gap: float | None = None) -> SolverOutcome:
     """Solve a PuLP problem (minimisation) and report the back end's own status.
 
     Parameters
@@ -230,6 +230,8 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
         clean for the caller's output.
     mip : bool
         False solves the LP relaxation.
+    rel_gap : float, optional
+        The relative MIP gap at which HiGHS or CBC stop (default :data:`MIP_REL_GAP`).
 
     Returns
     -------
@@ -247,7 +249,7 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     """
     t0 = time.perf_counter()
     offset = float(prob.objective.constant) if prob.objective is not None else 0.0
-    out = _solve(prob, backend, time_limit, threads, start, msg, mip)
+    out = _solve(prob, backend, time_limit, threads, start, msg, mip, MIP_REL_GAP if rel_gap is None else rel_gap)
     if offset:
         out = SolverOutcome(out.status, None if out.objective is None else out.objective + offset,
                             None if out.bound is None else out.bound + offset, out.wall_s, out.detail, out.values)
@@ -256,14 +258,14 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
 
 
 def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | None,
-           start: Mapping[str, float] | None, msg: bool, mip: bool) -> SolverOutcome:
+           start: Mapping[str, float] | None, msg: bool, mip: bool, rel_gap: float) -> SolverOutcome:
     """Run the back end; objective and bound exclude the objective's constant (as solvers report)."""
     import pulp
 
     t0 = time.perf_counter()
     name = backend.lower()
     if name == "highs":
-        opts: dict[str, Any] = {"mip_rel_gap": MIP_REL_GAP, "mip_abs_gap": 1e-9}
+        opts: dict[str, Any] = {"mip_rel_gap": rel_gap, "mip_abs_gap": 1e-9}
         solver = _highs_solver(start if mip else None, mip=mip, msg=msg, timeLimit=time_limit,
                                threads=threads, **opts)
         try:
@@ -283,7 +285,7 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)   # PuLP 3 deprecates its bundled CBC
                 solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_limit, threads=threads,
-                                           gapRel=MIP_REL_GAP, warmStart=bool(start), logPath=log)
+                                           gapRel=rel_gap, warmStart=bool(start), logPath=log)
             try:
                 with follow_file(log, sys.stderr) if msg else contextlib.nullcontext():
                     prob.solve(solver)

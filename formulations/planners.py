@@ -65,6 +65,7 @@ from solver.model import Schedule, Trace
 from solver.timing import Report, validate
 from solver.units import format_time, parse_time
 
+from formulations.backends import MIP_REL_GAP
 from formulations.common import Problem, Unsupported, build_problem, op_requirement
 from formulations.decode import make_schedule
 from formulations.warm import Warm, best_heuristic, stage_heuristic
@@ -123,7 +124,11 @@ def model_sizes(problem: Problem) -> tuple[int, int]:
         stage += k * max(1, g.interior[1] - g.interior[0] + 1)
     return stage, opts
 
-_REL = 1e-9
+#: A schedule whose validated figure is within this share of a lower bound that holds for every
+#: schedule is reported ``optimal``: the relative gap at which the MILP back ends stop
+#: (:data:`formulations.backends.MIP_REL_GAP`), since the bounds themselves come from LP and MILP
+#: solvers with tolerances of that order.
+BOUND_OPTIMAL_REL = MIP_REL_GAP
 
 
 def plan_milp(instance: Instance, options: SolveOptions) -> PlanResult:
@@ -360,7 +365,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
                 stats[f"window_{kind}_bound"] = rb.value
         if objective == "makespan" and warm is not None and not extra.get("write_model"):
             lb = universal
-            if lb is not None and warm.makespan <= lb * (1 + _REL) + 1e-15:
+            if lb is not None and warm.makespan <= lb * (1 + BOUND_OPTIMAL_REL) + 1e-15:
                 stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))
                 return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
                                   objective=warm.makespan, bound=lb,
@@ -477,7 +482,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         ub = universal
         if ub is not None and ub > bound:
             bound = min(ub, model_score)
-            if bound >= model_score * (1 - _REL):
+            if bound >= model_score * (1 - BOUND_OPTIMAL_REL):
                 final_status = "optimal"    # the schedule meets a bound that holds for every schedule
     figure = goal(model_score, model_bound)
     message = "" if final_status == "optimal" else "stopped at the time limit" if status == "feasible" else ""
@@ -524,7 +529,7 @@ def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, deadlin
     stats["returned"] = "windows"
     stats["wall_s"] = round(time.perf_counter() - t0, 3)
     b = None if bound is None else min(bound, out.makespan)
-    status = "optimal" if b is not None and b >= out.makespan * (1 - _REL) else "feasible"
+    status = "optimal" if b is not None and b >= out.makespan * (1 - BOUND_OPTIMAL_REL) else "feasible"
     return _result(status, out.schedule, "auto", "makespan", out.makespan, b, stats, None,
                    f"improved window by window from the {warm.method} schedule "
                    f"({out.stats['accepted']} of {out.stats['windows']} windows accepted)")
