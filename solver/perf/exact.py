@@ -188,8 +188,9 @@ def _bench_suite(args: argparse.Namespace) -> list[str]:
     n_opt = sum(r.status == "optimal" for r in rows)
     lines = [f"# Exact planners on the `{args.suite}` suite", "",
              f"{len(rows)} runs; {n_opt} proven optimal (within the formulation's space: the stage model for "
-             "`milp`, the CP-SAT policies for `cpsat`/`auto`). Makespans are the validator's; the bound is the "
-             "best of the planner's own proven bound, the window LP relaxation (for every schedule) and "
+             "`milp`, the CP-SAT policies for `cpsat`/`auto`; over every schedule where the returned one "
+             "meets the window relaxation's bound). Makespans are the validator's; the bound is the "
+             "best of the planner's own proven bound, the window LP and MILP relaxations (for every schedule) and "
              "`solver.bounds.lower_bound`; gap = makespan / bound - 1. "
              "'returned' says which schedule came back: the model's, the greedy warm start's (`warm`), or a "
              "proof that the warm start meets a lower bound (`bound`).", "",
