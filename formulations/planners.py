@@ -348,13 +348,13 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     if warm is not None:
         stats.update(warm_method=warm.method, warm_makespan=warm.makespan, warm_score=warm_score)
     # ---- bounds for every schedule, and a proof without solving when the warm start meets one ----
-    # the cheap bounds first; the window LP relaxation only when they do not settle it
+    # the cheap bounds first; the window LP relaxation only when they do not settle it, and its
+    # integral version only when the LP does not either
     universal = _universal_bound(instance)
-    for stage in ("cheap", "window-lp", "window-milp"):
-        if stage == "window-milp" and stats.get("window_lp") != "bound":
+    for kind in ("cheap", "lp", "milp"):
+        if kind == "milp" and stats.get("window_lp") != "bound":
             continue
-        if stage != "cheap" and objective == "makespan":
-            kind = stage.split("-")[1]
+        if kind != "cheap" and objective == "makespan":
             rb = _window_lp(instance, options, limit_s, integral=kind == "milp")
             stats.update({f"window_{kind}": rb.status, f"window_{kind}_s": rb.stats.get("solve_s")})
             if rb.status == "infeasible":
