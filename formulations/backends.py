@@ -211,7 +211,7 @@ def _highs_log(event: Any) -> None:
 
 def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = None,
                threads: int | None = None, start: Mapping[str, float] | None = None, msg: bool = False,
-               mip: bool = True, rel_gap: float | None = None) -> SolverOutcome:
+               mip: bool = True, rel_gap: float | None = None, lp_method: str | None = None) -> SolverOutcome:
     """Solve a PuLP problem (minimisation) and report the back end's own status.
 
     Parameters
@@ -232,6 +232,10 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
         False solves the LP relaxation.
     rel_gap : float, optional
         The relative MIP gap at which HiGHS or CBC stop (default :data:`MIP_REL_GAP`).
+    lp_method : str, optional
+        HiGHS's LP algorithm when ``mip`` is False: ``simplex``, or ``ipm`` (interior point with
+        crossover, much faster on large sparse LPs); HiGHS chooses by default. Other back ends
+        ignore it.
 
     Returns
     -------
@@ -249,7 +253,8 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     """
     t0 = time.perf_counter()
     offset = float(prob.objective.constant) if prob.objective is not None else 0.0
-    out = _solve(prob, backend, time_limit, threads, start, msg, mip, MIP_REL_GAP if rel_gap is None else rel_gap)
+    out = _solve(prob, backend, time_limit, threads, start, msg, mip, MIP_REL_GAP if rel_gap is None else rel_gap,
+                 lp_method)
     if offset:
         out = SolverOutcome(out.status, None if out.objective is None else out.objective + offset,
                             None if out.bound is None else out.bound + offset, out.wall_s, out.detail, out.values)
@@ -258,7 +263,8 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
 
 
 def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | None,
-           start: Mapping[str, float] | None, msg: bool, mip: bool, rel_gap: float) -> SolverOutcome:
+           start: Mapping[str, float] | None, msg: bool, mip: bool, rel_gap: float,
+           lp_method: str | None = None) -> SolverOutcome:
     """Run the back end; objective and bound exclude the objective's constant (as solvers report)."""
     import pulp
 
@@ -266,6 +272,8 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
     name = backend.lower()
     if name == "highs":
         opts: dict[str, Any] = {"mip_rel_gap": rel_gap, "mip_abs_gap": 1e-9}
+        if lp_method is not None and not mip:
+            opts["solver"] = lp_method
         solver = _highs_solver(start if mip else None, mip=mip, msg=msg, timeLimit=time_limit,
                                threads=threads, **opts)
         try:

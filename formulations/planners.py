@@ -92,7 +92,7 @@ WINDOW_MAX_SIZE = 4_000
 #: The window LP relaxation (a makespan bound for every schedule) gets this share of the time
 #: limit, at most ``WINDOW_LP_MAX_S`` seconds, and is skipped beyond ``WINDOW_LP_MAX_ABSENCE``
 #: absence variables.
-WINDOW_LP_SHARE = 0.1
+WINDOW_LP_SHARE = 0.2
 WINDOW_LP_MAX_S = 30.0
 WINDOW_LP_MAX_ABSENCE = 200_000
 
