@@ -96,6 +96,11 @@ WINDOW_LP_SHARE = 0.2
 WINDOW_LP_MAX_S = 30.0
 WINDOW_LP_MAX_ABSENCE = 200_000
 
+#: The bounds the exact planners compute before searching, in order, each only when the previous
+#: ones do not settle the warm start: the cheap bounds of :mod:`solver.bounds`, the window LP
+#: relaxation, its integral version. ``extra["bounds"]`` names the last one run (default ``milp``).
+BOUND_STAGES = ("cheap", "lp", "milp")
+
 #: When the warm start does not meet the LP bound, the same relaxation with integral absences and
 #: recomputes (a MILP, still a bound for every schedule; its best bound counts when the time share
 #: runs out) is solved on instances with at most ``WINDOW_MILP_MAX_ABSENCE`` absence variables,
@@ -299,6 +304,9 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     for key, val in (("makespan", given), ("resolution", res_s)):
         if val is not None and not (val > 0 and math.isfinite(val)):
             return PlanResult("error", message=f"{key} must be a positive number of seconds, got {val}")
+    bounds = str(extra.get("bounds", "milp"))
+    if bounds not in BOUND_STAGES:
+        return PlanResult("error", message=f"unknown bounds {bounds!r}; expected one of {', '.join(BOUND_STAGES)}")
     limit_s = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
     deadline = t0 + limit_s
     why = infeasible_reason(tr, hw)
@@ -351,7 +359,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     # the cheap bounds first; the window LP relaxation only when they do not settle it, and its
     # integral version only when the LP does not either
     universal = _universal_bound(instance)
-    for kind in ("cheap", "lp", "milp"):
+    for kind in BOUND_STAGES[:BOUND_STAGES.index(bounds) + 1]:
         if kind == "milp" and stats.get("window_lp") != "bound":
             continue
         if kind != "cheap" and objective == "makespan":
@@ -512,7 +520,7 @@ def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, deadlin
 
     def solve_window(sub: Instance, seconds: float) -> Schedule | None:
         opts = SolveOptions(time_limit=seconds, threads=options.threads, seed=options.seed,
-                            recompute=options.recompute, extra={"windows": "off"})
+                            recompute=options.recompute, extra={"windows": "off", "bounds": "lp"})
         res = _plan(sub, opts, "auto", "cpsat")
         return res.schedule if res.status in ("optimal", "feasible") else None
 

@@ -212,7 +212,7 @@ class UnknownMethod(KeyError):
 
 
 #: ``SolveOptions.extra`` keys every exact planner reads (see :mod:`formulations.planners`).
-_EXACT_KEYS: tuple[str, ...] = ("objective", "max_overhead", "makespan", "warm", "log")
+_EXACT_KEYS: tuple[str, ...] = ("objective", "max_overhead", "makespan", "warm", "log", "bounds")
 
 _ENTRIES: tuple[Method, ...] = (
     Method("greedy", "selective offload/recompute where the compute tier overflows, copies timed to hide "

@@ -281,3 +281,25 @@ def test_bound_cli_milp_meets_the_example_optimum(capsys):
         assert res.status == "optimal"
         assert res.stats["window_milp_bound"] == pytest.approx(doc["bound"], rel=1e-9)
         assert validate(inst.trace, inst.hardware, res.schedule).metrics.makespan <= res.bound * (1 + 1e-9)
+
+
+def test_bounds_option_picks_the_last_bound_computed():
+    """``bounds=lp`` stops before the window MILP and ``bounds=cheap`` before the window LP; the
+    planner still returns a valid schedule, and an unknown value is an error naming the valid ones."""
+    from pathlib import Path
+
+    from solver.formats import load_hardware, load_trace
+    from solver.solve import make_instance
+
+    ex = Path(__file__).resolve().parents[1] / "instances" / "examples"
+    inst = make_instance(load_trace(ex / "trace.json"), load_hardware(ex / "hardware.json"), budget=0.8)
+    full = plan_cpsat(inst, _opts())
+    assert "window_lp_bound" in full.stats and "window_milp_bound" in full.stats
+    lp = plan_cpsat(inst, _opts(bounds="lp"))
+    assert "window_lp_bound" in lp.stats and "window_milp" not in lp.stats
+    cheap = plan_cpsat(inst, _opts(bounds="cheap"))
+    assert "window_lp" not in cheap.stats and "window_milp" not in cheap.stats
+    for res in (lp, cheap):
+        _check(inst.trace, inst.hardware, res)
+    bad = plan_auto(inst, _opts(bounds="exact"))
+    assert bad.status == "error" and "cheap, lp, milp" in bad.message

@@ -264,6 +264,11 @@ def test_solver_log_goes_to_stderr_and_keeps_stdout_json(method: str, words: str
     (["--method", "milp", "--objective", "min-memory", "--max-overhead=-0.1"], "--max-overhead", ">= 0"),
     (["--method", "belady", "--option", "candidates=4"], "--option candidates", "greedy; not to belady"),
     (["--method", "milp", "--option", "frobnicate=1"], "--option frobnicate", "no method reads it"),
+    (["--method", "auto", "--option", "bounds=exact"], "--option bounds", "expected one of cheap, lp, milp"),
+    (["--method", "greedy", "--option", "bounds=lp"], "--option bounds", "not to greedy"),
+    (["--method", "auto", "--option", "windows=maybe"], "--option windows", "expected on or off"),
+    (["--method", "cpsat", "--option", "max_cp=0"], "--option max_cp", "whole number >= 1"),
+    (["--method", "milp", "--option", "max_milp=lots"], "--option max_milp", "whole number >= 1"),
 ])
 def test_options_that_do_not_apply_exit_2(argv: list[str], flag: str, words: str) -> None:
     rc, out, err = cli(["solve", TRACE, "--hardware", HW, *argv])

@@ -114,7 +114,8 @@ def method_extra(method: Method, items: list[str], flags: Mapping[str, Any]) -> 
     InputError
         A key the method does not read (naming the flag and the methods that take it), an option
         of another objective (``--max-overhead`` without ``min-memory``, ``--makespan`` without
-        ``min-bytes``), or a bad value (negative, not a time, an unknown model suffix).
+        ``min-bytes``), or a bad value (negative, not a time, an unknown model suffix, a ``bounds``
+        or ``windows`` value not offered, a size guard that is not a whole number >= 1).
 
     Examples
     --------
@@ -162,6 +163,17 @@ def method_extra(method: Method, items: list[str], flags: Mapping[str, Any]) -> 
             if not (sec > 0 and math.isfinite(sec)):
                 raise InputError.single(FLAG_OF_KEY[key], "", f"must be a positive time, got {extra[key]}")
             extra[key] = sec
+    if "bounds" in extra:
+        from formulations.planners import BOUND_STAGES
+
+        if extra["bounds"] not in BOUND_STAGES:
+            raise InputError.single("--option bounds", str(extra["bounds"]),
+                                    f"expected one of {', '.join(BOUND_STAGES)}")
+    if "windows" in extra and extra["windows"] not in ("on", "off"):
+        raise InputError.single("--option windows", str(extra["windows"]), "expected on or off")
+    for key in ("max_milp", "max_cp"):
+        if key in extra and not (isinstance(extra[key], int) and not isinstance(extra[key], bool) and extra[key] >= 1):
+            raise InputError.single(f"--option {key}", str(extra[key]), "expected a whole number >= 1")
     model = extra.get("write_model")
     if model is not None and not str(model).lower().endswith((".mps", ".lp")):
         raise InputError.single("--write-model", str(model), "use a .mps or .lp suffix")
