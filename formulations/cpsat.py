@@ -644,6 +644,11 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     if opts.time_limit is not None:
         prm.max_time_in_seconds = max(0.5, opts.time_limit - (time.perf_counter() - t0))
     prm.num_workers = opts.threads or 1
+    # one worker alone runs one search and no neighbourhood search; interleaving runs CP-SAT's
+    # portfolio (LNS from the hint included) in turns on the one thread: on the tiny suite at
+    # 10 s it proved 19 of 23 feasible cases instead of 18 and found a shorter schedule on each of
+    # the other four (results/exact.md)
+    prm.interleave_search = prm.num_workers == 1
     prm.random_seed = opts.seed
     prm.log_search_progress = opts.log
     if opts.log:

@@ -303,3 +303,26 @@ def test_bounds_option_picks_the_last_bound_computed():
         _check(inst.trace, inst.hardware, res)
     bad = plan_auto(inst, _opts(bounds="exact"))
     assert bad.status == "error" and "cheap, lp, milp" in bad.message
+
+
+@pytest.mark.parametrize("threads,interleaved", [(1, True), (2, False)])
+def test_one_cpsat_worker_interleaves_the_portfolio(monkeypatch, threads, interleaved):
+    """With one worker CP-SAT runs its portfolio (neighbourhood search from the hint included) in
+    turns; with more, the workers run it side by side."""
+    from ortools.sat.python import cp_model
+
+    from formulations.cpsat import CpOptions, solve_cpsat
+
+    seen = []
+    original = cp_model.CpSolver.solve
+
+    def spy(self, model, *args, **kwargs):
+        if not self.parameters.stop_after_first_solution:     # the main solve, not a hint completion
+            seen.append((self.parameters.num_workers, self.parameters.interleave_search))
+        return original(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(cp_model.CpSolver, "solve", spy)
+    tr, hw = _three_tier()
+    res = solve_cpsat(build_problem(tr, hw), CpOptions(threads=threads, time_limit=5))
+    assert res.status == "optimal"
+    assert seen == [(threads, interleaved)]
