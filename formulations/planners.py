@@ -399,8 +399,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
     too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
-    # (a model to write is a model of the whole instance)
-    beyond_proof = cp_size > AUTO_WHOLE_MAX_SIZE and not extra.get("write_model")
+    beyond_proof = cp_size > AUTO_WHOLE_MAX_SIZE
     if formulation == "auto" and (beyond_proof or (too_big_cp and too_big_milp)) and objective == "makespan" \
             and warm is not None and extra.get("windows", "on") != "off":
         return _plan_windows(instance, options, warm, deadline, universal, stats)
