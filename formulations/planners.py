@@ -85,13 +85,6 @@ MILP_MAX_SIZE = 400_000
 #: Largest CP-SAT model built (gap options); beyond it the warm start is returned.
 CP_MAX_SIZE = 40_000
 
-#: ``auto`` solves one model of the whole instance only up to this many gap options (where a proof
-#: is in reach: every ``tiny`` case has at most 122 and CP-SAT proves most in seconds); past it,
-#: and past the size guards, it improves the warm start window by window, which beat one model of
-#: the whole instance on every feasible ``small`` case (240-551 options; results/exact.md).
-#: ``extra["windows"] = "off"`` keeps the one model at any size within the guards.
-AUTO_WHOLE_MAX_SIZE = 200
-
 #: ``auto`` past the size guards re-plans windows of the trace whose model has at most this many
 #: gap options (:mod:`formulations.windows`).
 WINDOW_MAX_SIZE = 4_000
@@ -187,8 +180,7 @@ def plan_cpsat(instance: Instance, options: SolveOptions) -> PlanResult:
 def plan_auto(instance: Instance, options: SolveOptions) -> PlanResult:
     """``auto``: the stage MILP where no copy can help (recomputation only: it proves optimality
     fast there), else the stage MILP for part of the time and CP-SAT from its plan and the warm
-    start for the rest; past :data:`AUTO_WHOLE_MAX_SIZE` gap options (or both size guards) the
-    window search. Whatever the size, the result is never worse than the warm start.
+    start for the rest; whatever the size, the result is never worse than the warm start.
 
     Examples
     --------
@@ -234,7 +226,7 @@ def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, integr
                             max_absence=WINDOW_MILP_MAX_ABSENCE, threads=options.threads)
     return window_bound(instance.trace, instance.hardware, recompute=options.recompute,
                         time_limit=min(WINDOW_LP_MAX_S, max(1.0, WINDOW_LP_SHARE * limit_s)),
-                        max_absence=WINDOW_LP_MAX_ABSENCE, threads=options.threads)
+                        max_absence=WINDOW_LP_MAX_ABSENCE)
 
 
 def capacity_floor(trace: Trace, compute_tier: str) -> int:
@@ -399,9 +391,8 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
     too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
-    beyond_proof = cp_size > AUTO_WHOLE_MAX_SIZE
-    if formulation == "auto" and (beyond_proof or (too_big_cp and too_big_milp)) and objective == "makespan" \
-            and warm is not None and extra.get("windows", "on") != "off":
+    if formulation == "auto" and too_big_cp and too_big_milp and objective == "makespan" and warm is not None \
+            and extra.get("windows", "on") != "off":
         return _plan_windows(instance, options, warm, deadline, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
