@@ -226,7 +226,7 @@ def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, integr
                             max_absence=WINDOW_MILP_MAX_ABSENCE, threads=options.threads)
     return window_bound(instance.trace, instance.hardware, recompute=options.recompute,
                         time_limit=min(WINDOW_LP_MAX_S, max(1.0, WINDOW_LP_SHARE * limit_s)),
-                        max_absence=WINDOW_LP_MAX_ABSENCE)
+                        max_absence=WINDOW_LP_MAX_ABSENCE, threads=options.threads)
 
 
 def capacity_floor(trace: Trace, compute_tier: str) -> int:
