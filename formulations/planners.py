@@ -85,6 +85,14 @@ MILP_MAX_SIZE = 400_000
 #: Largest CP-SAT model built (gap options); beyond it the warm start is returned.
 CP_MAX_SIZE = 40_000
 
+#: ``auto`` solves one model of the whole instance up to this many gap options; past it (and past
+#: both size guards) it improves the warm start window by window. Measured at budget 0.5
+#: (results/exact.md): up to 551 options (``small``) one model did better on two of three feasible
+#: cases in 60 s (one proven optimal); at 2,850 (``medium`` train-1b-ga3-state-in-ddr) one model
+#: gained 0.03% on greedy in 300 s where the window search gained 1.84%.
+#: ``extra["windows"] = "off"`` keeps one model at any size within the guards.
+AUTO_WHOLE_MAX_SIZE = 1_000
+
 #: ``auto`` past the size guards re-plans windows of the trace whose model has at most this many
 #: gap options (:mod:`formulations.windows`).
 WINDOW_MAX_SIZE = 4_000
@@ -180,7 +188,8 @@ def plan_cpsat(instance: Instance, options: SolveOptions) -> PlanResult:
 def plan_auto(instance: Instance, options: SolveOptions) -> PlanResult:
     """``auto``: the stage MILP where no copy can help (recomputation only: it proves optimality
     fast there), else the stage MILP for part of the time and CP-SAT from its plan and the warm
-    start for the rest; whatever the size, the result is never worse than the warm start.
+    start for the rest; past :data:`AUTO_WHOLE_MAX_SIZE` gap options (or both size guards) the
+    window search. Whatever the size, the result is never worse than the warm start.
 
     Examples
     --------
@@ -391,8 +400,10 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))
     too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
-    if formulation == "auto" and too_big_cp and too_big_milp and objective == "makespan" and warm is not None \
-            and extra.get("windows", "on") != "off":
+    # (a model to write is a model of the whole instance)
+    beyond_whole = cp_size > AUTO_WHOLE_MAX_SIZE and not extra.get("write_model")
+    if formulation == "auto" and (beyond_whole or (too_big_cp and too_big_milp)) and objective == "makespan" \
+            and warm is not None and extra.get("windows", "on") != "off":
         return _plan_windows(instance, options, warm, deadline, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):

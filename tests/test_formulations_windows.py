@@ -119,3 +119,26 @@ def test_window_search_never_worse_and_always_valid(seed: int) -> None:
     rep = validate(trace, hw, out.schedule, dict(inst.capacity))
     assert rep.valid and rep.metrics.makespan == pytest.approx(out.makespan)
     assert out.makespan <= before * (1 + 1e-12)
+
+
+def test_auto_takes_the_window_search_past_the_whole_model_size(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Within the size guards too: past ``AUTO_WHOLE_MAX_SIZE`` gap options ``auto`` searches
+    window by window; ``windows=off`` and a model to write keep one model of the whole instance."""
+    import formulations.planners as planners
+    from formulations.common import build_problem
+    from formulations.planners import model_sizes
+
+    inst = _tiny("decode-tiny-1layer", 0.8)
+    options = model_sizes(build_problem(inst.trace, inst.hardware))[1]
+    assert 0 < options <= planners.AUTO_WHOLE_MAX_SIZE
+    below = plan_auto(inst, SolveOptions(time_limit=4, threads=1, extra={"bounds": "lp"}))
+    assert below.stats["route"] != "windows"
+    monkeypatch.setattr(planners, "AUTO_WHOLE_MAX_SIZE", options - 1)
+    past = plan_auto(inst, SolveOptions(time_limit=4, threads=1, extra={"bounds": "lp"}))
+    assert past.stats["route"] == "windows"
+    assert validate(inst.trace, inst.hardware, past.schedule, dict(inst.capacity)).valid
+    whole = plan_auto(inst, SolveOptions(time_limit=4, threads=1, extra={"bounds": "lp", "windows": "off"}))
+    assert whole.stats["route"] != "windows" and whole.stats.get("size_options") == options
+    model = tmp_path / "whole.lp"
+    written = plan_auto(inst, SolveOptions(time_limit=4, threads=1, extra={"bounds": "lp", "write_model": str(model)}))
+    assert written.stats["route"] != "windows" and model.stat().st_size > 0
