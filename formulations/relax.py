@@ -72,8 +72,9 @@ LP_METHOD = "ipm"
 
 
 #: in the LP, running sums over more items than this become chains of variables (see
-#: :func:`_running_sums`); the MILP keeps them written out (HiGHS's branch and bound closed the
-#: tiny suite's MILPs faster that way, 50 s against 29 s in all, while the LP solved 5x faster chained)
+#: :func:`_running_sums`; with the interior point, 3-4x faster on 128-211-op instances); the MILP
+#: keeps them written out (HiGHS's branch and bound closed the tiny suite's MILPs faster so: 13 s
+#: against 20 s in all, leaving out one that hit its time limit either way)
 _CHAIN_MIN = 4
 
 
