@@ -93,8 +93,8 @@ CP_MAX_SIZE = 40_000
 #: ``extra["windows"] = "off"`` keeps one model at any size within the guards.
 AUTO_WHOLE_MAX_SIZE = 1_000
 
-#: ``auto`` past the size guards re-plans windows of the trace whose model has at most this many
-#: gap options (:mod:`formulations.windows`).
+#: ``auto``'s window search re-plans windows of the trace whose model has at most this many gap
+#: options (:mod:`formulations.windows`).
 WINDOW_MAX_SIZE = 4_000
 
 #: The window LP relaxation (a makespan bound for every schedule) gets this share of the time
@@ -404,7 +404,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     beyond_whole = cp_size > AUTO_WHOLE_MAX_SIZE and not extra.get("write_model")
     if formulation == "auto" and (beyond_whole or (too_big_cp and too_big_milp)) and objective == "makespan" \
             and warm is not None and extra.get("windows", "on") != "off":
-        return _plan_windows(instance, options, warm, deadline, universal, stats)
+        return _plan_windows(instance, options, warm, t0, deadline, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
         return _warm_result(warm, warm_score, "timeout", f"{formulation}: the model would be too large for this "
@@ -515,10 +515,11 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
                    figure, message)
 
 
-def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, deadline: float,
+def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, started: float, deadline: float,
                   bound: float | None, stats: dict[str, Any]) -> PlanResult:
-    """``auto`` past the size guards: the warm start improved window by window
-    (:mod:`formulations.windows`), each window solved by ``auto`` itself within a time slice."""
+    """``auto`` on an instance too large for one model (or for a proof by one): the warm start
+    improved window by window (:mod:`formulations.windows`), each window solved by ``auto`` itself
+    within a time slice. ``started`` is when the solve began (for ``wall_s``)."""
     from formulations.windows import improve_by_windows
 
     t0 = time.perf_counter()
@@ -542,11 +543,12 @@ def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, deadlin
                  window_ops=out.stats.get("window_ops"),
                  windows_s=round(time.perf_counter() - t0, 3))
     if out.makespan >= warm.makespan * (1 - 1e-12):
-        return _warm_result(warm, warm.makespan, "feasible", "auto: the model is too large for one solve and no "
-                            f"window of the trace improved on the warm start ({out.stats['windows']} tried)",
+        return _warm_result(warm, warm.makespan, "feasible", f"auto: no window of the trace improved on the warm "
+                            f"start ({out.stats['windows']} tried; {stats['size_options']} gap options, too many "
+                            "for one model)",
                             stats, "auto", "makespan", None, bound)
     stats["returned"] = "windows"
-    stats["wall_s"] = round(time.perf_counter() - t0, 3)
+    stats["wall_s"] = round(time.perf_counter() - started, 3)
     b = None if bound is None else min(bound, out.makespan)
     status = "optimal" if b is not None and b >= out.makespan * (1 - BOUND_OPTIMAL_REL) else "feasible"
     return _result(status, out.schedule, "auto", "makespan", out.makespan, b, stats, None,
