@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
@@ -34,7 +35,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,7 +172,8 @@ def follow_file(path: str, stream: Any, poll_s: float = 0.1) -> Iterator[None]:
         th.join()
 
 
-def _highs_solver(start: Mapping[str, float] | None, **kw: Any) -> Any:
+def _highs_solver(start: Mapping[str, float] | None, on_bound: Callable[[float], bool] | None = None,
+                  offset: float = 0.0, **kw: Any) -> Any:
     import highspy
     import pulp
 
@@ -195,6 +197,15 @@ def _highs_solver(start: Mapping[str, float] | None, **kw: Any) -> Any:
                 sol.col_value = vals
                 sol.value_valid = True
                 h.setSolution(sol)
+            if on_bound is not None:
+                # polled by HiGHS's branch and bound: the dual bound so far (objective constant
+                # included); a True answer stops the solve (status "interrupted", bound kept)
+                def poll(event: Any) -> None:
+                    b = float(event.data_out.mip_dual_bound)
+                    if on_bound(b + offset if abs(b) < 1e300 else -math.inf):
+                        event.interrupt()
+
+                h.cbMipInterrupt.subscribe(poll)
             # HiGHS keeps one thread scheduler per process, sized by the first solve's `threads`;
             # a later solve asking for another count fails with status "Not Set" unless reset.
             h.resetGlobalScheduler(True)
@@ -211,7 +222,8 @@ def _highs_log(event: Any) -> None:
 
 def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = None,
                threads: int | None = None, start: Mapping[str, float] | None = None, msg: bool = False,
-               mip: bool = True, rel_gap: float | None = None, lp_method: str | None = None) -> SolverOutcome:
+               mip: bool = True, rel_gap: float | None = None, lp_method: str | None = None,
+               on_bound: Callable[[float], bool] | None = None) -> SolverOutcome:
     """Solve a PuLP problem (minimisation) and report the back end's own status.
 
     Parameters
@@ -236,6 +248,11 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
         HiGHS's LP algorithm when ``mip`` is False: ``simplex``, or ``ipm`` (interior point with
         crossover, much faster on large sparse LPs); HiGHS chooses by default. Other back ends
         ignore it.
+    on_bound : callable, optional
+        HiGHS MILPs: called from time to time during branch and bound (possibly from HiGHS's own
+        thread) with the dual bound so far, objective constant included (``-inf`` before there is
+        one); returning True stops the solve, which then reads as a time limit (``feasible`` or
+        ``timeout`` with that bound). Other back ends ignore it.
 
     Returns
     -------
@@ -254,7 +271,7 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     t0 = time.perf_counter()
     offset = float(prob.objective.constant) if prob.objective is not None else 0.0
     out = _solve(prob, backend, time_limit, threads, start, msg, mip, MIP_REL_GAP if rel_gap is None else rel_gap,
-                 lp_method)
+                 lp_method, on_bound, offset)
     if offset:
         out = SolverOutcome(out.status, None if out.objective is None else out.objective + offset,
                             None if out.bound is None else out.bound + offset, out.wall_s, out.detail, out.values)
@@ -264,7 +281,8 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
 
 def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | None,
            start: Mapping[str, float] | None, msg: bool, mip: bool, rel_gap: float,
-           lp_method: str | None = None) -> SolverOutcome:
+           lp_method: str | None = None, on_bound: Callable[[float], bool] | None = None,
+           offset: float = 0.0) -> SolverOutcome:
     """Run the back end; objective and bound exclude the objective's constant (as solvers report)."""
     import pulp
 
@@ -274,8 +292,8 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
         opts: dict[str, Any] = {"mip_rel_gap": rel_gap, "mip_abs_gap": 1e-9}
         if lp_method is not None and not mip:
             opts["solver"] = lp_method
-        solver = _highs_solver(start if mip else None, mip=mip, msg=msg, timeLimit=time_limit,
-                               threads=threads, **opts)
+        solver = _highs_solver(start if mip else None, on_bound if mip else None, offset, mip=mip, msg=msg,
+                               timeLimit=time_limit, threads=threads, **opts)
         try:
             with quiet_stdout():
                 prob.solve(solver)

@@ -39,7 +39,7 @@ import math
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,13 @@ class CpOptions:
         ``cumulative`` (default) or ``reservoir``: how compute-tier occupancy is constrained.
     stage_plan : tuple or None
         ``(layout, plan)``: a stage plan, turned into a complete feasible hint.
+    race : formulations.race.Race or None
+        Makespan only: every schedule found is offered to it (seconds), and the search stops as
+        soon as one meets the bound proven beside it (then ``feasible``: the proof is the race's).
+    measure : callable or None
+        With ``race``: ``measure(steps)`` gives the validated makespan of a solution's planned
+        steps (None if invalid); offered instead of the model's own figure, which the clock's
+        rounding may overstate.
     """
 
     objective: str = "makespan"
@@ -102,6 +109,8 @@ class CpOptions:
     log: bool = False
     memory: str = "cumulative"
     stage_plan: Any = None
+    race: Any = None
+    measure: Any = None
 
 
 @dataclass(frozen=True)
@@ -655,7 +664,11 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
         # CP-SAT's own log, line by line, on stderr (stdout may carry the caller's JSON)
         prm.log_to_stdout = False
         solver.log_callback = _log_line
-    code = solver.solve(mm.m)
+    callback = None
+    if opts.race is not None and opts.objective == "makespan":
+        callback = _offer_to(mm, opts.race, opts.measure)
+        opts.race.on_meet(solver.stop_search)
+    code = solver.solve(mm.m, callback)
     wall = time.perf_counter() - t0
     name = solver.status_name(code)
     stats: dict[str, Any] = {"build_s": round(build_s, 3), "solve_s": round(solver.wall_time, 3), "hint": stats_hint,
@@ -691,17 +704,42 @@ def _log_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _offer_to(mm: _Model, race: Any, measure: Callable[[list[Step]], float | None] | None) -> Any:
+    """A solution callback that offers each schedule's makespan to ``race`` (validated by
+    ``measure`` when given) and stops the search once it meets the race's bound."""
+    from ortools.sat.python import cp_model
+
+    class _Offer(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self) -> None:
+            value = _seconds(mm, self.objective_value)
+            if measure is not None:
+                real = measure(_decode(mm, self))
+                if real is not None:
+                    value = min(value, real)
+            if race.offer_upper(value):
+                self.stop_search()
+
+    return _Offer()
+
+
+def _seconds(mm: _Model, value: float) -> float:
+    """The makespan, seconds, of a value of the ``makespan`` objective."""
+    if mm.unit_mode:
+        return float(value * mm.obj_res + mm.problem.trace.compute_time)
+    return float(value * mm.res)
+
+
 def _objective(mm: _Model, solver: Any) -> tuple[float, float]:
     tr = mm.problem.trace
     o = mm.opts.objective
     if o == "makespan":
         if mm.unit_mode:
-            val = solver.objective_value * mm.obj_res + tr.compute_time
+            val = _seconds(mm, solver.objective_value)
             bnd = solver.best_objective_bound * mm.obj_res + tr.compute_time
             if not mm.obj_exact:
                 bnd -= len(mm.rec_w) * mm.obj_res
             return float(val), float(max(bnd, tr.compute_time))
-        val = solver.objective_value * mm.res
+        val = _seconds(mm, solver.objective_value)
         bnd = solver.best_objective_bound
         if not mm.exact:
             bnd -= rounding_slack(mm.n_actions)

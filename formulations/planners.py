@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -68,6 +69,7 @@ from solver.units import format_time, parse_time
 from formulations.backends import MIP_REL_GAP
 from formulations.common import Problem, Unsupported, build_problem, op_requirement
 from formulations.decode import make_schedule
+from formulations.race import Race
 from formulations.warm import Warm, best_heuristic, stage_heuristic
 
 #: Seconds an exact planner runs when no time limit is given.
@@ -368,9 +370,10 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     # the cheap bounds first; the window LP relaxation only when they do not settle it, and its
     # integral version only when the LP does not either
     universal = _universal_bound(instance)
-    for kind in BOUND_STAGES[:BOUND_STAGES.index(bounds) + 1]:
-        if kind == "milp" and stats.get("window_lp") != "bound":
-            continue
+
+    def settle(kind: str) -> PlanResult | None:
+        """Compute bound stage ``kind``; a result when it proves infeasibility or the warm start."""
+        nonlocal universal
         if kind != "cheap" and objective == "makespan":
             rb = _window_lp(instance, options, limit_s, integral=kind == "milp")
             stats.update({f"window_{kind}": rb.status, f"window_{kind}_s": rb.stats.get("solve_s")})
@@ -387,6 +390,22 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
                 return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
                                   objective=warm.makespan, bound=lb,
                                   message=f"the {warm.method} schedule meets the lower bound", stats=stats)
+        return None
+
+    # with two threads or more the window MILP may run beside CP-SAT's search (a race: the first
+    # to meet the other's figure stops both) instead of before it; deferred until the route is known
+    racing = (objective == "makespan" and formulation in ("cpsat", "auto") and (options.threads or 1) >= 2
+              and not extra.get("write_model"))
+    defer_milp = False
+    for kind in BOUND_STAGES[:BOUND_STAGES.index(bounds) + 1]:
+        if kind == "milp" and stats.get("window_lp") != "bound":
+            continue
+        if kind == "milp" and racing:
+            defer_milp = True
+            continue
+        done = settle(kind)
+        if done is not None:
+            return done
     if objective == "min-memory" and warm is not None and warm_score <= floor and not extra.get("write_model"):
         stats.update(route="bound", model="bound", wall_s=round(time.perf_counter() - t0, 3))
         return _result("optimal", warm.schedule, formulation, objective, warm_score, None, stats,
@@ -402,8 +421,18 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     too_big_cp = cp_size > int(extra.get("max_cp", CP_MAX_SIZE))
     # (a model to write is a model of the whole instance)
     beyond_whole = cp_size > AUTO_WHOLE_MAX_SIZE and not extra.get("write_model")
-    if formulation == "auto" and (beyond_whole or (too_big_cp and too_big_milp)) and objective == "makespan" \
-            and warm is not None and extra.get("windows", "on") != "off":
+    windows = formulation == "auto" and (beyond_whole or (too_big_cp and too_big_milp)) and \
+        objective == "makespan" and warm is not None and extra.get("windows", "on") != "off"
+    copies = any(problem.epochs[g.epoch].tiers for g in problem.gaps if g.useful)
+    # the search is CP-SAT: `cpsat`, or `auto` on a whole model with copies to plan
+    cp_search = not windows and not too_big_cp and (formulation == "cpsat" or (
+        formulation == "auto" and (too_big_milp or (copies and objective == "makespan"))))
+    if defer_milp and not cp_search:
+        defer_milp = False
+        done = settle("milp")
+        if done is not None:
+            return done
+    if windows:
         return _plan_windows(instance, options, warm, t0, deadline, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
@@ -416,7 +445,6 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         formulation = "cpsat"
         stats["route"] = "cpsat (stage MILP too large)"
     if formulation == "auto":
-        copies = any(problem.epochs[g.epoch].tiers for g in problem.gaps if g.useful)
         if not copies or objective != "makespan":
             stats["route"] = "milp"
             formulation, backend = "milp", "highs"
@@ -433,6 +461,27 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     if formulation == "milp":
         sched, status, obj, bound, cap, st, _ = _run_milp(problem, instance, options, backend, objective, max_ov,
                                                           target, remaining)
+    elif defer_milp:
+        race = Race(BOUND_OPTIMAL_REL)
+        if universal is not None:
+            race.offer_lower(universal)
+        if warm is not None:
+            race.offer_upper(warm.makespan)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierplan-window-milp") as pool:
+            side = pool.submit(_race_window_milp, instance, options, race, remaining)
+            try:
+                sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
+                                                                target, remaining, warm, seed_plan, race)
+            finally:
+                race.finish()
+            rb = side.result()
+        stats.update({"window_milp": rb.status, "window_milp_s": rb.stats.get("solve_s"), "race": True})
+        if rb.status == "infeasible":
+            return PlanResult("infeasible", message=f"{rb.message} (the window MILP relaxation, which holds for "
+                                                    "every schedule)", stats=stats)
+        if rb.status == "bound" and (universal is None or rb.value > universal):
+            universal = rb.value
+            stats["window_milp_bound"] = rb.value
     else:
         sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov, target,
                                                         remaining, warm, seed_plan)
@@ -578,6 +627,10 @@ def _warm_result(warm: Warm | None, warm_score: float, status: str, note: str, s
                           objective_result=None if figure is None else replace(figure, value=None))
     stats["returned"] = "warm"
     if bound is not None and objective == "makespan":
+        if warm_score <= bound * (1 + BOUND_OPTIMAL_REL) + 1e-15:
+            # a bound for every schedule (``bound`` is only ever one here) that the warm start meets
+            return _result("optimal", warm.schedule, formulation, objective, warm_score, min(bound, warm_score),
+                           stats, figure, f"the {warm.method} schedule meets the lower bound")
         bound = min(bound, warm_score)
     return _result("feasible", warm.schedule, formulation, objective, warm_score, bound, stats, figure,
                    f"{note}; returning the {warm.method} schedule")
@@ -674,9 +727,26 @@ def _run_milp(problem: Problem, instance: Instance, options: SolveOptions, backe
     return sched, res.status, res.objective, bound, cap, st, (lay, res.plan)
 
 
+def _race_window_milp(instance: Instance, options: SolveOptions, race: Race, seconds: float) -> Any:
+    """The window MILP relaxation on one thread beside the search, offering its bound to ``race``
+    as it rises and stopping once the race is over."""
+    from formulations.relax import window_bound
+
+    def poll(value: float) -> bool:
+        race.offer_lower(value)
+        return race.done
+
+    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, integral=True,
+                      time_limit=max(0.5, seconds), max_absence=WINDOW_MILP_MAX_ABSENCE, threads=1, on_bound=poll)
+    if rb.status in ("bound", "infeasible"):
+        # HiGHS may solve it without ever polling; no schedule at all ends the race too
+        race.offer_lower(rb.value if rb.status == "bound" else math.inf)
+    return rb
+
+
 def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, objective: str, max_ov: float,
                target: float | None, remaining: float, warm: Warm | None,
-               seed_plan: tuple[Any, Any] | None = None) -> tuple[Any, ...]:
+               seed_plan: tuple[Any, Any] | None = None, race: Race | None = None) -> tuple[Any, ...]:
     from formulations.cpsat import CpOptions, solve_cpsat
 
     from formulations.stages import layout_for
@@ -691,11 +761,21 @@ def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, obje
         if plan is not None:
             stage_plan = (lay, plan)
     res_s = extra.get("resolution")
+    measure = None
+    if race is not None:
+        def measure(steps: list[Any]) -> float | None:
+            """The validated makespan of a solution's steps (the race's figure)."""
+            s = make_schedule(instance.trace.name, instance.hardware.name, steps, "event", dict(instance.capacity),
+                              {"method": "cpsat"})
+            rep = validate(instance.trace, instance.hardware, s)
+            return rep.metrics.makespan if rep.valid else None
     opts = CpOptions(stage_plan=stage_plan, objective=objective, max_overhead=max_ov,
                      makespan=target if objective == "min-bytes" else None,
-                     time_limit=remaining, threads=options.threads, seed=options.seed,
+                     time_limit=remaining, seed=options.seed,
+                     threads=options.threads,
                      resolution=None if res_s is None else parse_time(res_s),
-                     warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)))
+                     warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)),
+                     race=race, measure=measure)
     try:
         res = solve_cpsat(problem, opts)
     except ValueError as exc:

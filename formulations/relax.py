@@ -55,7 +55,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +102,7 @@ class BoundResult:
 
 def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, time_limit: float | None = None,
                  backend: str = "highs", max_absence: int | None = None, integral: bool = False,
-                 threads: int | None = None) -> BoundResult:
+                 threads: int | None = None, on_bound: Callable[[float], bool] | None = None) -> BoundResult:
     """Solve the window LP relaxation (see the module docstring).
 
     Parameters
@@ -122,6 +122,10 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         whether the MILP was solved to optimality or its dual bound was taken at the time limit.
     threads : int, optional
         Threads for the back end.
+    on_bound : callable, optional
+        MILP with HiGHS: called now and then during the solve with the bound proven so far
+        (seconds, a bound for every schedule like the final one); returning True stops the solve,
+        whose result is then the bound reached (``proven`` False, unless it was already optimal).
 
     Returns
     -------
@@ -333,8 +337,14 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         prob += c, f"c{k}"
     build = time.perf_counter() - t0
     # the MILP is solved to a zero gap: its dual bound is the figure, and small models close fast
+    def seconds(value: float) -> float:
+        # the optimum, or the MILP's best bound at its time limit (a floating-point figure), minus a
+        # hair; never below the compute time
+        return float(max(compute, value * unit * (1 - 1e-9)))
+
+    poll = None if on_bound is None else (lambda b: on_bound(seconds(b)) if b > -1e300 else on_bound(compute))
     out = solve_pulp(prob, backend, time_limit=time_limit, mip=integral, threads=threads, rel_gap=0.0,
-                     lp_method=LP_METHOD)
+                     lp_method=LP_METHOD, on_bound=poll)
     stats = {"variables": len(prob.variables()), "constraints": prob.numConstraints(), "absence_vars": n_a,
              "critical_ops": len(crit), "build_s": round(build, 3), "solve_s": round(out.wall_s, 3),
              "solver": out.detail, "integral": integral}
@@ -347,10 +357,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         return BoundResult("timeout" if out.status == "timeout" else "error", compute,
                            f"{'MILP' if integral else 'LP'} stopped: {out.detail}", stats)
     stats["proven"] = out.status == "optimal"
-    # the optimum, or the MILP's best bound at its time limit (a floating-point figure), minus a hair;
-    # never below the compute time
-    val = max(compute, value * unit * (1 - 1e-9))
-    return BoundResult("bound", float(val), "", stats)
+    return BoundResult("bound", seconds(value), "", stats)
 
 
 def _running_sums(items: list[tuple[int, Any]], queries: set[int], *, suffix: bool, name: str,
