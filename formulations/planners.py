@@ -5,7 +5,9 @@ Each planner:
 1. refuses instances no schedule can fit (an op that does not fit on its own...);
 2. runs the best registered heuristic (``greedy``, else ``keep``) as the warm start;
 3. builds its formulation (:mod:`formulations.milp` or :mod:`formulations.cpsat`), passes the
-   warm start (MIP start / solution hint), solves within the time limit with the threads given;
+   warm start (MIP start / solution hint), solves within the time limit with the threads given
+   (with two or more, CP-SAT's search races the window MILP bound on one more thread:
+   :mod:`formulations.race`);
 4. decodes the solution into a schedule with waits, validates it, and returns whichever of it
    and the warm start is better, so it is never worse than the warm start.
 
@@ -25,7 +27,9 @@ Options (``SolveOptions.extra``):
 * ``backend`` (MILP): ``highs``, ``cbc`` or any PuLP solver name;
 * ``warm``: ``"none"`` to skip the heuristic warm start;
 * ``resolution`` (CP-SAT): seconds per tick (or a unit string); ``log``: stream the back end's
-  log to stderr.
+  log to stderr;
+* ``race`` (``cpsat``, ``auto``): ``off`` computes the window MILP bound before CP-SAT's search
+  even with two threads or more, instead of beside it (:mod:`formulations.race`).
 
 For ``min-memory`` and ``min-bytes`` the result carries an :class:`~solver.methods.ObjectiveResult`:
 the figure (capacity or bytes, the validator's), a bound in the same unit (the back end's bound
@@ -395,7 +399,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     # with two threads or more the window MILP may run beside CP-SAT's search (a race: the first
     # to meet the other's figure stops both) instead of before it; deferred until the route is known
     racing = (objective == "makespan" and formulation in ("cpsat", "auto") and (options.threads or 1) >= 2
-              and not extra.get("write_model"))
+              and not extra.get("write_model") and extra.get("race", "on") != "off")
     defer_milp = False
     for kind in BOUND_STAGES[:BOUND_STAGES.index(bounds) + 1]:
         if kind == "milp" and stats.get("window_lp") != "bound":

@@ -231,10 +231,11 @@ _ENTRIES: tuple[Method, ...] = (
     Method("milp-cbc", "exact: the same stage MILP solved with CBC", "formulations.planners", "plan_milp_cbc",
            exact=True, options=_EXACT_KEYS + ("write_model", "max_milp")),
     Method("cpsat", "exact: continuous-time CP-SAT model on an integer clock, warm-started from greedy",
-           "formulations.planners", "plan_cpsat", exact=True, options=_EXACT_KEYS + ("resolution", "max_cp")),
+           "formulations.planners", "plan_cpsat", exact=True,
+           options=_EXACT_KEYS + ("resolution", "max_cp", "race")),
     Method("auto", "exact where a proof is in reach, else greedy plus a time-limited exact improvement",
            "formulations.planners", "plan_auto", exact=True,
-           options=_EXACT_KEYS + ("write_model", "resolution", "max_milp", "max_cp", "windows")),
+           options=_EXACT_KEYS + ("write_model", "resolution", "max_milp", "max_cp", "windows", "race")),
 )
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({m.name: m for m in _ENTRIES})

@@ -124,11 +124,12 @@ def test_with_two_threads_the_window_milp_runs_beside_cpsat_and_its_proof_stops_
         assert res.stats["window_lp_bound"] < res.stats["window_milp_bound"] == pytest.approx(res.bound)
 
 
-def test_with_one_thread_the_window_milp_runs_first_and_alone() -> None:
+@pytest.mark.parametrize("threads,extra", [(1, {}), (2, {"race": "off"})])
+def test_with_one_thread_or_race_off_the_window_milp_runs_first_and_alone(threads, extra) -> None:
     from formulations.planners import plan_cpsat
     from solver.methods import SolveOptions
 
-    res = plan_cpsat(_example(), SolveOptions(time_limit=60, threads=1))
+    res = plan_cpsat(_example(), SolveOptions(time_limit=60, threads=threads, extra=extra))
     assert "race" not in res.stats and res.stats["route"] == "bound" and res.status == "optimal"
 
 

@@ -267,6 +267,8 @@ def test_solver_log_goes_to_stderr_and_keeps_stdout_json(method: str, words: str
     (["--method", "auto", "--option", "bounds=exact"], "--option bounds", "expected one of cheap, lp, milp"),
     (["--method", "greedy", "--option", "bounds=lp"], "--option bounds", "not to greedy"),
     (["--method", "auto", "--option", "windows=maybe"], "--option windows", "expected on or off"),
+    (["--method", "cpsat", "--option", "race=yes"], "--option race", "expected on or off"),
+    (["--method", "milp", "--option", "race=off"], "--option race", "cpsat, auto; not to milp"),
     (["--method", "cpsat", "--option", "max_cp=0"], "--option max_cp", "whole number >= 1"),
     (["--method", "milp", "--option", "max_milp=lots"], "--option max_milp", "whole number >= 1"),
 ])

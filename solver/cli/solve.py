@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="compute-tier capacity as a fraction of the trace's no-offload peak (rounded up)")
     p.add_argument("--time-limit", type=float, metavar="S",
                    help="seconds the method may use (exact methods: default 60; the heuristics ignore it)")
-    p.add_argument("--threads", type=int, metavar="N", help="solver threads (exact methods; the heuristics ignore it)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="solver threads (exact methods; the heuristics ignore it); with N >= 2, cpsat and auto "
+                        "run their window MILP bound on one more thread beside the search")
     p.add_argument("--no-recompute", action="store_true", help="do not recompute; only move tensors")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method-specific option (repeatable), e.g. --option window=4 (belady); a key the "
@@ -114,8 +116,8 @@ def method_extra(method: Method, items: list[str], flags: Mapping[str, Any]) -> 
     InputError
         A key the method does not read (naming the flag and the methods that take it), an option
         of another objective (``--max-overhead`` without ``min-memory``, ``--makespan`` without
-        ``min-bytes``), or a bad value (negative, not a time, an unknown model suffix, a ``bounds``
-        or ``windows`` value not offered, a size guard that is not a whole number >= 1).
+        ``min-bytes``), or a bad value (negative, not a time, an unknown model suffix, a ``bounds``,
+        ``windows`` or ``race`` value not offered, a size guard that is not a whole number >= 1).
 
     Examples
     --------
@@ -169,8 +171,9 @@ def method_extra(method: Method, items: list[str], flags: Mapping[str, Any]) -> 
         if extra["bounds"] not in BOUND_STAGES:
             raise InputError.single("--option bounds", str(extra["bounds"]),
                                     f"expected one of {', '.join(BOUND_STAGES)}")
-    if "windows" in extra and extra["windows"] not in ("on", "off"):
-        raise InputError.single("--option windows", str(extra["windows"]), "expected on or off")
+    for key in ("windows", "race"):
+        if key in extra and extra[key] not in ("on", "off"):
+            raise InputError.single(f"--option {key}", str(extra[key]), "expected on or off")
     for key in ("max_milp", "max_cp"):
         if key in extra and not (isinstance(extra[key], int) and not isinstance(extra[key], bool) and extra[key] >= 1):
             raise InputError.single(f"--option {key}", str(extra[key]), "expected a whole number >= 1")
