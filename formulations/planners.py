@@ -62,6 +62,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from solver.feasibility import held_at_start, infeasible_reason
@@ -436,7 +437,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         done = settle("milp")
         if done is not None:
             return done
-    if windows:
+    if windows and warm is not None:
         return _plan_windows(instance, options, warm, t0, deadline, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
@@ -748,6 +749,15 @@ def _race_window_milp(instance: Instance, options: SolveOptions, race: Race, sec
     return rb
 
 
+def _validated_makespan(instance: Instance, steps: list[Any]) -> float | None:
+    """The validated makespan of a CP-SAT solution's planned steps (None if invalid): the figure
+    the search offers to a race."""
+    s = make_schedule(instance.trace.name, instance.hardware.name, steps, "event", dict(instance.capacity),
+                      {"method": "cpsat"})
+    rep = validate(instance.trace, instance.hardware, s)
+    return rep.metrics.makespan if rep.valid else None
+
+
 def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, objective: str, max_ov: float,
                target: float | None, remaining: float, warm: Warm | None,
                seed_plan: tuple[Any, Any] | None = None, race: Race | None = None) -> tuple[Any, ...]:
@@ -765,21 +775,12 @@ def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, obje
         if plan is not None:
             stage_plan = (lay, plan)
     res_s = extra.get("resolution")
-    measure = None
-    if race is not None:
-        def measure(steps: list[Any]) -> float | None:
-            """The validated makespan of a solution's steps (the race's figure)."""
-            s = make_schedule(instance.trace.name, instance.hardware.name, steps, "event", dict(instance.capacity),
-                              {"method": "cpsat"})
-            rep = validate(instance.trace, instance.hardware, s)
-            return rep.metrics.makespan if rep.valid else None
     opts = CpOptions(stage_plan=stage_plan, objective=objective, max_overhead=max_ov,
                      makespan=target if objective == "min-bytes" else None,
-                     time_limit=remaining, seed=options.seed,
-                     threads=options.threads,
+                     time_limit=remaining, threads=options.threads, seed=options.seed,
                      resolution=None if res_s is None else parse_time(res_s),
                      warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)),
-                     race=race, measure=measure)
+                     race=race, measure=None if race is None else partial(_validated_makespan, instance))
     try:
         res = solve_cpsat(problem, opts)
     except ValueError as exc:
