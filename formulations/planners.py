@@ -231,18 +231,45 @@ def _universal_bound(instance: Instance) -> float | None:
         return None
 
 
-def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, integral: bool = False) -> Any:
+def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, integral: bool = False,
+               race: Race | None = None) -> Any:
     """The window relaxation (a bound for every schedule), within a share of the time limit and
-    skipped on instances where it would be too large to build (LP) or solve (MILP) quickly."""
+    skipped on instances where it would be too large to build (LP) or solve (MILP) quickly.
+
+    With ``race`` (the MILP only) it runs on one thread for all of ``limit_s`` beside the search,
+    offering its bound to the race as it rises and stopping once the race is over."""
     from formulations.relax import window_bound
 
-    if integral:
+    if not integral:
+        return window_bound(instance.trace, instance.hardware, recompute=options.recompute,
+                            time_limit=min(WINDOW_LP_MAX_S, max(1.0, WINDOW_LP_SHARE * limit_s)),
+                            max_absence=WINDOW_LP_MAX_ABSENCE, threads=options.threads)
+    if race is None:
         return window_bound(instance.trace, instance.hardware, recompute=options.recompute, integral=True,
                             time_limit=min(WINDOW_MILP_MAX_S, max(1.0, WINDOW_MILP_SHARE * limit_s)),
                             max_absence=WINDOW_MILP_MAX_ABSENCE, threads=options.threads)
-    return window_bound(instance.trace, instance.hardware, recompute=options.recompute,
-                        time_limit=min(WINDOW_LP_MAX_S, max(1.0, WINDOW_LP_SHARE * limit_s)),
-                        max_absence=WINDOW_LP_MAX_ABSENCE, threads=options.threads)
+
+    def poll(value: float) -> bool:
+        race.offer_lower(value)
+        return race.done
+
+    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, integral=True,
+                      time_limit=max(0.5, limit_s), max_absence=WINDOW_MILP_MAX_ABSENCE, threads=1, on_bound=poll)
+    if rb.status in ("bound", "infeasible"):
+        # HiGHS may solve it without ever polling; no schedule at all ends the race too
+        race.offer_lower(rb.value if rb.status == "bound" else math.inf)
+    return rb
+
+
+def meets_bound(value: float, bound: float | None) -> bool:
+    """Whether a schedule's figure is within :data:`BOUND_OPTIMAL_REL` of a lower bound.
+
+    Examples
+    --------
+    >>> meets_bound(1.0, 1.0), meets_bound(1.0 + 1e-9, 1.0), meets_bound(1.01, 1.0), meets_bound(1.0, None)
+    (True, True, False, False)
+    """
+    return bound is not None and value <= bound * (1 + BOUND_OPTIMAL_REL) + 1e-15
 
 
 def capacity_floor(trace: Trace, compute_tier: str) -> int:
@@ -376,21 +403,27 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     # integral version only when the LP does not either
     universal = _universal_bound(instance)
 
+    def record(kind: str, rb: Any) -> PlanResult | None:
+        """Take window relaxation ``kind``'s answer: ``infeasible`` when it proves no schedule fits."""
+        nonlocal universal
+        stats.update({f"window_{kind}": rb.status, f"window_{kind}_s": rb.stats.get("solve_s")})
+        if rb.status == "infeasible":
+            return PlanResult("infeasible", message=f"{rb.message} (the window {kind.upper()} relaxation, "
+                                                    "which holds for every schedule)", stats=stats)
+        if rb.status == "bound" and (universal is None or rb.value > universal):
+            universal = rb.value
+            stats[f"window_{kind}_bound"] = rb.value
+        return None
+
     def settle(kind: str) -> PlanResult | None:
         """Compute bound stage ``kind``; a result when it proves infeasibility or the warm start."""
-        nonlocal universal
         if kind != "cheap" and objective == "makespan":
-            rb = _window_lp(instance, options, limit_s, integral=kind == "milp")
-            stats.update({f"window_{kind}": rb.status, f"window_{kind}_s": rb.stats.get("solve_s")})
-            if rb.status == "infeasible":
-                return PlanResult("infeasible", message=f"{rb.message} (the window {kind.upper()} relaxation, "
-                                                        "which holds for every schedule)", stats=stats)
-            if rb.status == "bound" and (universal is None or rb.value > universal):
-                universal = rb.value
-                stats[f"window_{kind}_bound"] = rb.value
+            done = record(kind, _window_lp(instance, options, limit_s, integral=kind == "milp"))
+            if done is not None:
+                return done
         if objective == "makespan" and warm is not None and not extra.get("write_model"):
             lb = universal
-            if lb is not None and warm.makespan <= lb * (1 + BOUND_OPTIMAL_REL) + 1e-15:
+            if lb is not None and meets_bound(warm.makespan, lb):
                 stats.update(route="bound", wall_s=round(time.perf_counter() - t0, 3))
                 return PlanResult("optimal", _tag(warm.schedule, formulation, "optimal", warm.makespan, lb),
                                   objective=warm.makespan, bound=lb,
@@ -473,20 +506,16 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         if warm is not None:
             race.offer_upper(warm.makespan)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierplan-window-milp") as pool:
-            side = pool.submit(_race_window_milp, instance, options, race, remaining)
+            side = pool.submit(_window_lp, instance, options, remaining, True, race)
             try:
                 sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
                                                                 target, remaining, warm, seed_plan, race)
             finally:
                 race.finish()
-            rb = side.result()
-        stats.update({"window_milp": rb.status, "window_milp_s": rb.stats.get("solve_s"), "race": True})
-        if rb.status == "infeasible":
-            return PlanResult("infeasible", message=f"{rb.message} (the window MILP relaxation, which holds for "
-                                                    "every schedule)", stats=stats)
-        if rb.status == "bound" and (universal is None or rb.value > universal):
-            universal = rb.value
-            stats["window_milp_bound"] = rb.value
+            stats["race"] = True
+            done = record("milp", side.result())
+        if done is not None:
+            return done
     else:
         sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov, target,
                                                         remaining, warm, seed_plan)
@@ -555,7 +584,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         ub = universal
         if ub is not None and ub > bound:
             bound = min(ub, model_score)
-            if bound >= model_score * (1 - BOUND_OPTIMAL_REL):
+            if meets_bound(model_score, bound):
                 final_status = "optimal"    # the schedule meets a bound that holds for every schedule
     figure = goal(model_score, model_bound)
     message = "" if final_status == "optimal" else "stopped at the time limit" if status == "feasible" else ""
@@ -604,7 +633,7 @@ def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, started
     stats["returned"] = "windows"
     stats["wall_s"] = round(time.perf_counter() - started, 3)
     b = None if bound is None else min(bound, out.makespan)
-    status = "optimal" if b is not None and b >= out.makespan * (1 - BOUND_OPTIMAL_REL) else "feasible"
+    status = "optimal" if meets_bound(out.makespan, b) else "feasible"
     return _result(status, out.schedule, "auto", "makespan", out.makespan, b, stats, None,
                    f"improved window by window from the {warm.method} schedule "
                    f"({out.stats['accepted']} of {out.stats['windows']} windows accepted)")
@@ -632,7 +661,7 @@ def _warm_result(warm: Warm | None, warm_score: float, status: str, note: str, s
                           objective_result=None if figure is None else replace(figure, value=None))
     stats["returned"] = "warm"
     if bound is not None and objective == "makespan":
-        if warm_score <= bound * (1 + BOUND_OPTIMAL_REL) + 1e-15:
+        if meets_bound(warm_score, bound):
             # a bound for every schedule (``bound`` is only ever one here) that the warm start meets
             return _result("optimal", warm.schedule, formulation, objective, warm_score, min(bound, warm_score),
                            stats, figure, f"the {warm.method} schedule meets the lower bound")
@@ -730,23 +759,6 @@ def _run_milp(problem: Problem, instance: Instance, options: SolveOptions, backe
     bound = res.bound
     st["model_objective"] = res.objective
     return sched, res.status, res.objective, bound, cap, st, (lay, res.plan)
-
-
-def _race_window_milp(instance: Instance, options: SolveOptions, race: Race, seconds: float) -> Any:
-    """The window MILP relaxation on one thread beside the search, offering its bound to ``race``
-    as it rises and stopping once the race is over."""
-    from formulations.relax import window_bound
-
-    def poll(value: float) -> bool:
-        race.offer_lower(value)
-        return race.done
-
-    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, integral=True,
-                      time_limit=max(0.5, seconds), max_absence=WINDOW_MILP_MAX_ABSENCE, threads=1, on_bound=poll)
-    if rb.status in ("bound", "infeasible"):
-        # HiGHS may solve it without ever polling; no schedule at all ends the race too
-        race.offer_lower(rb.value if rb.status == "bound" else math.inf)
-    return rb
 
 
 def _validated_makespan(instance: Instance, steps: list[Any]) -> float | None:

@@ -336,15 +336,14 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     for k, c in enumerate(lines):
         prob += c, f"c{k}"
     build = time.perf_counter() - t0
-    # the MILP is solved to a zero gap: its dual bound is the figure, and small models close fast
     def seconds(value: float) -> float:
         # the optimum, or the MILP's best bound at its time limit (a floating-point figure), minus a
-        # hair; never below the compute time
+        # hair; never below the compute time (nor when there is no bound yet: -inf)
         return float(max(compute, value * unit * (1 - 1e-9)))
 
-    poll = None if on_bound is None else (lambda b: on_bound(seconds(b)) if b > -1e300 else on_bound(compute))
+    # the MILP is solved to a zero gap: its dual bound is the figure, and small models close fast
     out = solve_pulp(prob, backend, time_limit=time_limit, mip=integral, threads=threads, rel_gap=0.0,
-                     lp_method=LP_METHOD, on_bound=poll)
+                     lp_method=LP_METHOD, on_bound=None if on_bound is None else (lambda b: on_bound(seconds(b))))
     stats = {"variables": len(prob.variables()), "constraints": prob.numConstraints(), "absence_vars": n_a,
              "critical_ops": len(crit), "build_s": round(build, 3), "solve_s": round(out.wall_s, 3),
              "solver": out.detail, "integral": integral}
