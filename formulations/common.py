@@ -18,8 +18,9 @@ index sets, built here once from an instance:
 
 Policies shared by all formulations (they define the solution space that "optimal" refers to):
 one copy tier per epoch (the home tier for data that starts elsewhere), kept until the epoch
-ends; at most one departure per gap; recomputation only of single-output recomputable ops whose
-inputs are alive and not updated in between; multi-hop routes follow the fastest path.
+ends; at most one departure per gap; recomputation of recomputable ops whose inputs are alive and
+not updated in between (ops with several outputs only in the CP-SAT model, as one rerun shared by
+their live outputs: :func:`joint_recomputes`); multi-hop routes follow the fastest path.
 
 Examples
 --------
@@ -490,6 +491,18 @@ def _recompute_window(trace: Trace, t: int, prev: int, nxt: int, crit: tuple[boo
     op = trace.ops[p]
     if not op.effective_recomputable or len(trace.op_writes[p]) != 1:
         return -2
+    last = _inputs_limit(trace, p, nxt)
+    # useful only if some critical position lies between the drop and the recompute
+    first_crit = next((q for q in range(lo, last) if crit[q + 1]), None)
+    if first_crit is None or last <= prev:
+        return -2
+    return last
+
+
+
+def _inputs_limit(trace: Trace, p: int, nxt: int) -> int:
+    """Latest op (at most ``nxt``) before which every input of op ``p`` is still alive and not
+    updated since ``p`` ran: a rerun of ``p`` must end before it."""
     last = nxt
     for j in trace.op_reads[p]:
         d = trace.death[j]
@@ -499,9 +512,88 @@ def _recompute_window(trace: Trace, t: int, prev: int, nxt: int, crit: tuple[boo
             if u > p and j in trace.op_updates[u]:
                 last = min(last, u)
                 break
-    # useful only if some critical position lies between the drop and the recompute
-    first_crit = next((q for q in range(lo, last) if crit[q + 1]), None)
-    if first_crit is None or last <= prev:
-        return -2
     return last
 
+
+@dataclass(frozen=True)
+class JointRecompute:
+    """A candidate rerun of a multi-output op, restoring all its live outputs at once.
+
+    A recompute recreates every output of the op that is alive and not in the compute tier
+    (the timing model's rule), so for an op with several outputs the rerun is one decision
+    shared by one gap of each live output: it runs after op ``after`` ends and before op
+    ``before`` starts, a window in which no output is used, so each live output is inside
+    exactly one of its gaps (``gaps``, one per live output, in output order).
+
+    Attributes
+    ----------
+    op : int
+    after, before : int
+    gaps : tuple[int, ...]
+        Indices into :attr:`Problem.gaps`.
+    """
+
+    op: int
+    after: int
+    before: int
+    gaps: tuple[int, ...]
+
+
+def joint_recomputes(problem: Problem) -> tuple[JointRecompute, ...]:
+    """The candidate reruns of recomputable ops with several outputs (see :class:`JointRecompute`).
+
+    Between two consecutive uses of any output (or the op itself and the first use), a window
+    is a candidate when some output is alive in it, every live output sits in a gap that opened
+    with its production or a read (not an update), the op's inputs are still valid until the
+    window closes, and a critical position (counting the rerun's workspace) lies between the
+    earliest such gap's start and the window's end, where dropping the outputs can help.
+
+    Examples
+    --------
+    >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
+    >>> tr = Trace("t", (Tensor(id="x", bytes=1), Tensor(id="a", bytes=4), Tensor(id="b", bytes=4),
+    ...                  Tensor(id="c", bytes=6)),
+    ...            (Op(id="f", duration=1.0, inputs=("x",), outputs=("a", "b")),
+    ...             Op(id="g", duration=1.0, outputs=("c",)), Op(id="k", duration=1.0, inputs=("c",)),
+    ...             Op(id="h", duration=1.0, inputs=("a", "b", "x"))))
+    >>> p = build_problem(tr, Hardware("h", "HBM", (Tier("HBM", 12),)))
+    >>> [(j.op, j.after, j.before, [p.gaps[g].tensor for g in j.gaps]) for j in joint_recomputes(p)]
+    [(0, 0, 3, [1, 2])]
+    """
+    tr = problem.trace
+    n = problem.n
+    if not problem.recompute:
+        return ()
+    cap = problem.capacity[problem.compute]
+    out: list[JointRecompute] = []
+    for p, op in enumerate(tr.ops):
+        outs = tr.op_writes[p]
+        if len(outs) < 2 or not op.effective_recomputable:
+            continue
+        if any(tr.tensors[t].persistent for t in outs):
+            continue
+        limit = _inputs_limit(tr, p, n)
+        gaps_of = {t: [gi for gi, g in enumerate(problem.gaps) if g.tensor == t] for t in outs}
+        events = sorted({p, *(u for t in outs for u in tr.users[t])})
+        for a, b in zip(events, events[1:]):
+            end = min(b, limit)
+            if end <= a:
+                break
+            members: list[int] = []
+            ok = True
+            for t in outs:
+                if not tr.users[t] or max(tr.users[t]) < b:
+                    continue          # dead by then: a rerun skips it
+                g = next((gi for gi in gaps_of[t] if problem.gaps[gi].prev <= a and problem.gaps[gi].next >= b),
+                         None)
+                if g is None or problem.gaps[g].prev_kind not in ("produce", "read"):
+                    ok = False
+                    break
+                members.append(g)
+            if not ok or not members:
+                continue
+            lo = min(problem.gaps[g].prev for g in members) + 1
+            if not any(problem.footprint[q + 1] + op.workspace > cap for q in range(lo, end)):
+                continue
+            out.append(JointRecompute(op=p, after=a, before=end, gaps=tuple(members)))
+    return tuple(out)

@@ -12,7 +12,10 @@ Decisions follow the policies of :mod:`formulations.common` (one copy tier per e
 departure per gap...). A run starts after the return of every input that left; a prefetch starts
 after the release (the compute tier must not hold the tensor) and after the copy it reads was
 written; a recompute starts when its inputs are valid (for every input that may be out at that
-time, a disjunction: before it leaves or after it is back).
+time, a disjunction: before it leaves or after it is back). A rerun of an op with several outputs
+is one optional interval shared by one gap of each live output (its literal is their common leave
+option; each returns when it ends), within a window where no output is used
+(:func:`formulations.common.joint_recomputes`).
 
 The solution is decoded with event waits (:mod:`formulations.decode`), so the validated makespan
 is at most the model's makespan times the resolution. When no copy can happen (one tier, or no
@@ -45,7 +48,7 @@ from typing import Any
 
 from solver.model import AT_START
 
-from formulations.common import COMPUTE, Problem
+from formulations.common import COMPUTE, Problem, joint_recomputes
 from formulations.decode import Step, unique_ids
 
 OBJECTIVES = ("makespan", "min-memory", "min-bytes")
@@ -243,13 +246,21 @@ class _Model:
                     raise ValueError(f"tensor {tr.tensors[g.tensor].id!r} cannot reach {C}")
             if vias:
                 self.gap_opts[gi] = vias
-                copy_possible |= any(v != "@recompute" for v in vias)
+                copy_possible |= any(not v.startswith("@") for v in vias)
+        # reruns of multi-output ops: one shared option of the gaps (that can help) it ends
+        self.joint = []
+        for jr in joint_recomputes(problem):
+            members = tuple(gi for gi in jr.gaps if problem.gaps[gi].useful)
+            if members:
+                for gi in members:
+                    self.gap_opts.setdefault(gi, []).append(f"@joint{len(self.joint)}")
+                self.joint.append((jr, members))
         # epochs needing a write
         self.writes: dict[tuple[int, str], None] = {}
         for gi, vias in self.gap_opts.items():
             e = problem.gaps[gi].epoch
             for x in vias:
-                if x != "@recompute" and problem.epochs[e].home != x:
+                if not x.startswith("@") and problem.epochs[e].home != x:
                     self.writes[(e, x)] = None
         for e, ep in enumerate(problem.epochs):
             if ep.final is not None and ep.final not in (C, ep.home):
@@ -267,12 +278,14 @@ class _Model:
             for x in vias:
                 if x == "@recompute":
                     durs.append(tr.ops[tr.producer[g.tensor]].duration)
-                elif not g.final:
+                elif not g.final and not x.startswith("@"):
                     durs.extend(problem.route(g.tensor, x, C).seconds)
+        durs.extend(tr.ops[jr.op].duration for jr, _ in self.joint)
         if self.unit_mode:
             self.res, self.exact, self.res_source = 1.0, True, "unit"
             obj_durs = [tr.ops[tr.producer[problem.gaps[gi].tensor]].duration
                         for gi, v in self.gap_opts.items() if "@recompute" in v]
+            obj_durs += [tr.ops[jr.op].duration for jr, _ in self.joint]
             self.obj_res, self.obj_exact = choose_resolution(obj_durs + durs)
         elif opts.resolution is not None:
             if not (opts.resolution > 0 and math.isfinite(opts.resolution)):
@@ -311,8 +324,9 @@ class _Model:
             for x in vias:
                 if x == "@recompute":
                     extra += self.dur(tr.ops[tr.producer[g.tensor]].duration)
-                elif not g.final:
+                elif not g.final and not x.startswith("@"):
                     extra += sum(self.dur(s) for s in problem.route(g.tensor, x, C).seconds)
+        extra += sum(self.dur(tr.ops[jr.op].duration) for jr, _ in self.joint)
         H = sum(op_d) + extra + 1
         self.H = H
         NV = m.new_int_var
@@ -395,6 +409,21 @@ class _Model:
                 sz = NV(0, H, f"home_{e}")
                 piece = m.new_interval_var(0, sz, end, f"homep_{e}")
                 cum_T[ep.home].append((piece, tr.tensors[ep.tensor].bytes))
+        # ---- reruns of multi-output ops ------------------------------------------------------
+        self.j_lit: list[Any] = []
+        self.jrc: list[tuple[Any, Any, int]] = []
+        for k, (jr, _) in enumerate(self.joint):
+            lit = m.new_bool_var(f"jl{k}")
+            d = self.dur(tr.ops[jr.op].duration)
+            st = NV(0, H, f"jrs{k}")
+            iv = m.new_optional_interval_var(st, d, st + d, lit, f"jrc{k}")
+            compute_iv.append(iv)
+            if tr.ops[jr.op].workspace > 0:
+                cum_C.append((iv, tr.ops[jr.op].workspace))
+            m.add(st >= e_op(jr.after)).only_enforce_if(lit)
+            m.add(st + d <= s[jr.before]).only_enforce_if(lit)
+            self.j_lit.append(lit)
+            self.jrc.append((st, iv, d))
         # ---- gaps ----------------------------------------------------------------------------
         self.lit: dict[tuple[int, str], Any] = {}
         self.r: dict[int, Any] = {}
@@ -408,7 +437,8 @@ class _Model:
             ep = problem.epochs[g.epoch]
             size = tr.tensors[g.tensor].bytes
             r_g = NV(0, H, f"r{gi}")
-            lits = {x: m.new_bool_var(f"l_{gi}_{x}") for x in vias}
+            lits = {x: self.j_lit[int(x[6:])] if x.startswith("@joint") else m.new_bool_var(f"l_{gi}_{x}")
+                    for x in vias}
             self.lit.update({(gi, x): l for x, l in lits.items()})
             lv = m.new_bool_var(f"lv{gi}")
             m.add(sum(lits.values()) == lv)
@@ -448,6 +478,11 @@ class _Model:
                     m.add(v_g == st + d).only_enforce_if(l)
                     m.add(st + d <= s[g.rec_last]).only_enforce_if(l)
                     self.rc[gi] = (st, iv, d)
+                    continue
+                if x.startswith("@joint"):
+                    st, _, d = self.jrc[int(x[6:])]
+                    m.add(b_g == st).only_enforce_if(l)
+                    m.add(v_g == st + d).only_enforce_if(l)
                     continue
                 r = problem.route(g.tensor, x, C)
                 home = ep.home == x
@@ -496,6 +531,14 @@ class _Model:
                     if q.prev >= g.rec_last or (q.next <= g.prev and not q.final):
                         continue
                     self._either(st, d, gj, [lrec, self.leave[gj]], f"rin{gi}_{gj}")
+        for k, (jr, _) in enumerate(self.joint):
+            st, _, d = self.jrc[k]
+            for j in tr.op_reads[jr.op]:
+                for gj in gaps_of.get(j, ()):
+                    q = problem.gaps[gj]
+                    if q.prev >= jr.before or (q.next <= jr.after and not q.final):
+                        continue
+                    self._either(st, d, gj, [self.j_lit[k], self.leave[gj]], f"jin{k}_{gj}")
         for (e, x), hops in self.w_hops.items():
             st0, _, d0 = hops[0]
             for gj in gaps_of.get(problem.epochs[e].tensor, ()):
@@ -570,6 +613,8 @@ class _Model:
                 for gi, (st, iv, d) in self.rc.items():
                     p = tr.ops[tr.producer[problem.gaps[gi].tensor]]
                     w.append((_ticks(p.duration, self.obj_res), self.lit[(gi, "@recompute")]))
+                for k, (jr, _) in enumerate(self.joint):
+                    w.append((_ticks(tr.ops[jr.op].duration, self.obj_res), self.j_lit[k]))
                 m.minimize(sum(c * l for c, l in w) if w else 0)
                 self.rec_w = w
             else:
@@ -794,6 +839,16 @@ def _decode(mm: _Model, solver: Any) -> list[Step]:
         rc_plan[gi] = (a, a + d, sid)
         for j in tr.op_reads[p]:
             readers[j].append((a, a + d, sid))
+    joint_plan: dict[int, tuple[int, int, str, list[str]]] = {}
+    for k, (jr, _) in enumerate(mm.joint):
+        if not V(mm.j_lit[k]):
+            continue
+        st, _, d = mm.jrc[k]
+        a = V(st)
+        sid = fresh(f"recompute:{tr.ops[jr.op].id}:j{k}")
+        joint_plan[k] = (a, a + d, sid, [])
+        for j in tr.op_reads[jr.op]:
+            readers[j].append((a, a + d, sid))
     for gi, vias in mm.gap_opts.items():
         g = problem.gaps[gi]
         via = next((x for x in vias if V(mm.lit[(gi, x)])), None)
@@ -818,6 +873,12 @@ def _decode(mm: _Model, solver: Any) -> list[Step]:
                               deps=(free_id,) if free_id else (), rank=-1))
             back_id[gi] = sid
             continue
+        if via.startswith("@joint"):
+            plan = joint_plan[int(via[6:])]
+            if free_id:
+                plan[3].append(free_id)
+            back_id[gi] = plan[2]
+            continue
         r = problem.route(g.tensor, via, C)
         ep = problem.epochs[g.epoch]
         deps2: tuple[str, ...] = ()
@@ -832,6 +893,9 @@ def _decode(mm: _Model, solver: Any) -> list[Step]:
                               stream=r.streams[h], start=a, end=a + d, deps=dd, rank=h))
             deps2 = (sid,)
         back_id[gi] = deps2[0]
+    for k, (a, z, sid, frees) in joint_plan.items():
+        steps.append(Step(sid, "recompute", op=tr.ops[mm.joint[k][0].op].id, stream=COMPUTE, start=a, end=z,
+                          deps=tuple(frees), rank=-1))
     # data waits of runs and recomputes on returns
     out: list[Step] = []
     by_next: dict[int, list[str]] = defaultdict(list)
@@ -899,14 +963,34 @@ def _warm_values(mm: _Model, schedule: Any) -> dict[str, int]:
             if isinstance(a, (Run, Recompute)):
                 dur[a.id] = 1
     vals = cp_values(problem, schedule, replay(schedule, dur))
-    # a choice the model does not offer (e.g. recomputing a multi-output op) is dropped
+    # a rerun of a multi-output op: the shared option whose window holds it, ending every member
+    for k, (jr, members) in enumerate(mm.joint):
+        at = [vals[f"rcs{gi}"] for gi in members if vals.get(f"l_{gi}_@recompute") and f"rcs{gi}" in vals]
+        if not at or f"s{jr.after}" not in vals or f"s{jr.before}" not in vals:
+            continue
+        b, d = at[0], mm.dur(tr.ops[jr.op].duration)
+        if not (vals[f"s{jr.after}"] + mm.op_d[jr.after] <= b and b + d <= vals[f"s{jr.before}"]):
+            continue
+        vals[f"jl{k}"], vals[f"jrs{k}"] = 1, b
+        for gi in members:
+            for x in mm.gap_opts[gi]:
+                vals.pop(f"l_{gi}_{x}", None)
+            vals.pop(f"l_{gi}_@recompute", None)
+            vals[f"lv{gi}"] = 1
+            vals[f"r{gi}"] = min(vals.get(f"r{gi}", b), b)
+            vals[f"b{gi}"], vals[f"v{gi}"] = b, b + d
+    # a choice the model does not offer is dropped
     for gi in mm.gap_opts:
-        if vals.get(f"lv{gi}") and not any(vals.get(f"l_{gi}_{x}") for x in mm.gap_opts[gi]):
+        if vals.get(f"lv{gi}") and not any(vals.get(f"jl{x[6:]}" if x.startswith("@joint") else f"l_{gi}_{x}")
+                                           for x in mm.gap_opts[gi]):
             for k in (f"lv{gi}", f"r{gi}", f"b{gi}", f"v{gi}"):
                 vals.pop(k, None)
     for (gi, x) in mm.lit:
-        vals.setdefault(f"l_{gi}_{x}", 0)
+        if not x.startswith("@joint"):
+            vals.setdefault(f"l_{gi}_{x}", 0)
         vals.setdefault(f"lv{gi}", 0)
+    for k in range(len(mm.joint)):
+        vals.setdefault(f"jl{k}", 0)
     for (e, x) in mm.w_lit:
         vals.setdefault(f"w_{e}_{x}", 0)
     return {k: int(round(v)) for k, v in vals.items() if v is not None and v != float("inf")}

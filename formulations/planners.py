@@ -72,7 +72,7 @@ from solver.timing import Report, validate
 from solver.units import format_time, parse_time
 
 from formulations.backends import MIP_REL_GAP
-from formulations.common import Problem, Unsupported, build_problem, op_requirement
+from formulations.common import Problem, Unsupported, build_problem, joint_recomputes, op_requirement
 from formulations.decode import make_schedule
 from formulations.race import Race
 from formulations.warm import Warm, best_heuristic, stage_heuristic
@@ -193,9 +193,9 @@ def plan_cpsat(instance: Instance, options: SolveOptions) -> PlanResult:
 
 
 def plan_auto(instance: Instance, options: SolveOptions) -> PlanResult:
-    """``auto``: the stage MILP where no copy can help (recomputation only: it proves optimality
-    fast there), else the stage MILP for part of the time and CP-SAT from its plan and the warm
-    start for the rest; past :data:`AUTO_WHOLE_MAX_SIZE` gap options (or both size guards) the
+    """``auto``: the stage MILP where no copy and no rerun of a multi-output op can help
+    (recomputation of single-output ops only: it proves optimality fast there), else the stage
+    MILP for part of the time and CP-SAT from its plan and the warm start for the rest; past :data:`AUTO_WHOLE_MAX_SIZE` gap options (or both size guards) the
     window search. Whatever the size, the result is never worse than the warm start.
 
     Examples
@@ -462,9 +462,11 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     windows = formulation == "auto" and (beyond_whole or (too_big_cp and too_big_milp)) and \
         objective == "makespan" and warm is not None and extra.get("windows", "on") != "off"
     copies = any(problem.epochs[g.epoch].tiers for g in problem.gaps if g.useful)
+    # reruns of multi-output ops are CP-SAT's alone (the stage MILP reruns single-output ops only)
+    joint = bool(joint_recomputes(problem))
     # the search is CP-SAT: `cpsat`, or `auto` on a whole model with copies to plan
     cp_search = not windows and not too_big_cp and (formulation == "cpsat" or (
-        formulation == "auto" and (too_big_milp or (copies and objective == "makespan"))))
+        formulation == "auto" and (too_big_milp or ((copies or joint) and objective == "makespan"))))
     if defer_milp and not cp_search:
         defer_milp = False
         done = settle("milp")
@@ -483,7 +485,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         formulation = "cpsat"
         stats["route"] = "cpsat (stage MILP too large)"
     if formulation == "auto":
-        if not copies or objective != "makespan":
+        if not (copies or joint) or objective != "makespan":
             stats["route"] = "milp"
             formulation, backend = "milp", "highs"
         else:

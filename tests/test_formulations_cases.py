@@ -90,6 +90,45 @@ def test_recompute_refused_without_option():
     assert res.status in ("infeasible", "error")
 
 
+# ---- recompute of an op with two outputs: one rerun restores both -------------------------------
+
+def _two_outputs(tiers: int):
+    # f makes a and b; while c lives both must be out of HBM (9 bytes), and h needs both again:
+    # one rerun of f restores them (the timing model recreates every absent live output), which
+    # beats copying 8 bytes out and back over a slow link
+    tr = Trace("two", (Tensor(id="x", bytes=1), Tensor(id="a", bytes=4), Tensor(id="b", bytes=4),
+                       Tensor(id="c", bytes=6)),
+               (Op(id="f", duration=1.0, inputs=("x",), outputs=("a", "b")),
+                Op(id="g", duration=1.0, outputs=("c",)), Op(id="k", duration=1.0, inputs=("c",)),
+                Op(id="h", duration=1.0, inputs=("a", "b", "x"))))
+    if tiers == 1:
+        return tr, Hardware("one", "HBM", (Tier("HBM", 9),))
+    return tr, Hardware("two", "HBM", (Tier("HBM", 9), Tier("DDR", 100)),
+                        (Link("HBM", "DDR", 1.0), Link("DDR", "HBM", 1.0)))
+
+
+@pytest.mark.parametrize("tiers", [1, 2])
+@pytest.mark.parametrize("method", ["cpsat", "auto"])
+def test_multi_output_op_is_recomputed_once(method, tiers):
+    tr, hw = _two_outputs(tiers)
+    res = EXACT[method](Instance(tr, hw), _opts(warm="none"))
+    rep = _check(tr, hw, res)
+    reruns = [a for a in res.schedule.actions if isinstance(a, Recompute)]
+    assert [a.op for a in reruns] == ["f"]
+    assert rep.metrics.makespan == pytest.approx(5.0)
+    assert res.status == "optimal"
+
+
+def test_joint_rerun_keeps_a_present_output_in_place():
+    # only a must leave (cap 10): the rerun still recreates nothing that is present, so b may stay
+    tr, _ = _two_outputs(1)
+    hw = Hardware("one", "HBM", (Tier("HBM", 10),))
+    res = plan_cpsat(Instance(tr, hw), _opts(warm="none"))
+    rep = _check(tr, hw, res)
+    assert rep.metrics.makespan == pytest.approx(5.0)
+    assert res.status == "optimal"
+
+
 # ---- read-only weights: dropped, not written back; updated weights: written back ------------------
 
 def _weights(update: bool):
