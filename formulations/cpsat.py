@@ -606,6 +606,7 @@ class _Model:
                 continue
             m.add_cumulative([iv for iv, _ in lst], [dd for _, dd in lst], cap)
         self.streams = streams
+        self._start_cuts()
         # ---- objective -----------------------------------------------------------------------
         if opts.objective == "makespan":
             if self.unit_mode:
@@ -635,6 +636,67 @@ class _Model:
                 for (gi, x), hops in self.f_hops.items():
                     moved.append((tr.tensors[problem.gaps[gi].tensor].bytes * len(hops), self.lit[(gi, x)]))
                 m.minimize(sum(c * l for c, l in moved) if moved else 0)
+
+    def _start_cuts(self) -> None:
+        """Redundant constraints at the start of every op that overflows the compute tier.
+
+        They follow from the others (the cumulative holds at every instant) but give CP-SAT's
+        search and linear relaxation what the cumulative hides: at ``s[i]`` a tensor is *absent*
+        (``a[g, i]``) when its gap ``g`` has released it and its return has not begun. Then
+
+        * the absent bytes cover op ``i``'s overflow (a knapsack): the footprint of the tensors the
+          model keeps in the compute tier at ``s[i]`` unless they leave, minus the capacity;
+        * on each link stream, the first hops of the writes that the absent tensors' copies wait
+          for (one per tensor) all end by ``s[i]``, one after another from time 0: their total
+          duration is at most ``s[i]``.
+
+        The second ties the stalls to the copies out, which the cumulative alone leaves CP-SAT to
+        discover by search (train-tiny-1layer at 0.8 went from 2.6% unproven to proven in 7 s).
+        """
+        problem, m, tr = self.problem, self.m, self.problem.trace
+        n, C = problem.n, self.C
+        prof = tr.resident_profile()
+        # tensors the no-offload footprint counts but the model never holds in the compute tier
+        never: list[tuple[int, int]] = []
+        covered = {problem.gaps[gi].tensor for gi in self.gap_opts}
+        for t, tensor in enumerate(tr.tensors):
+            prod = tr.producer[t]
+            init = (tensor.initial_tier or C) if prod < 0 else C
+            if tr.death[t] >= 0 and prod < 0 and init != C and t not in covered:
+                never.append((tensor.bytes, tr.death[t]))
+        cap: Any = self.cap_var if self.cap_var is not None else problem.cap
+        floor = problem.lower_cap if self.cap_var is not None else problem.cap
+        by_op: dict[int, list[int]] = defaultdict(list)
+        for gi in self.gap_opts:
+            g = problem.gaps[gi]
+            lo = 0 if g.absent else g.prev + 1
+            hi = n - 1 if g.final else g.next - 1
+            for i in range(max(lo, 0), min(hi, n - 1) + 1):
+                by_op[i].append(gi)
+        for i, gis in sorted(by_op.items()):
+            base = int(prof[i]) - sum(b for b, d in never if d >= i)
+            if base <= floor or self.op_d[i] == 0:
+                continue
+            absent = []
+            writes: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+            for gi in gis:
+                g = problem.gaps[gi]
+                a = m.new_bool_var(f"abs{gi}_{i}")
+                m.add(a <= self.leave[gi])
+                m.add(self.r[gi] <= self.s[i]).only_enforce_if(a)
+                if gi in self.b:
+                    m.add(self.b[gi] >= self.s[i] + 1).only_enforce_if(a)
+                absent.append((tr.tensors[g.tensor].bytes, a))
+                for x in self.gap_opts[gi]:
+                    if (g.epoch, x) not in self.w_hops or problem.epochs[g.epoch].home == x:
+                        continue
+                    y = m.new_bool_var(f"absw{gi}_{i}_{x}")
+                    m.add(y >= a + self.lit[(gi, x)] - 1)
+                    stream = problem.route(g.tensor, C, x).streams[0]
+                    writes[stream].append((self.w_hops[(g.epoch, x)][0][2], y))
+            m.add(sum(b * a for b, a in absent) >= base - cap)
+            for items in writes.values():
+                m.add(sum(d * y for d, y in items) <= self.s[i])
 
     def _either(self, st: Any, d: int, gj: int, when: list[Any], name: str) -> None:
         """Under ``when``: the interval [st, st + d) ends before gap gj's release or starts after
