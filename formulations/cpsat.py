@@ -48,7 +48,7 @@ from typing import Any
 
 from solver.model import AT_START
 
-from formulations.common import COMPUTE, Problem, joint_recomputes
+from formulations.common import COMPUTE, JointRecompute, Problem, joint_recomputes
 from formulations.decode import Step, unique_ids
 
 OBJECTIVES = ("makespan", "min-memory", "min-bytes")
@@ -253,7 +253,7 @@ class _Model:
                 self.gap_opts[gi] = vias
                 copy_possible |= any(not v.startswith("@") for v in vias)
         # reruns of multi-output ops: one shared option of the gaps (that can help) it ends
-        self.joint = []
+        self.joint: list[tuple[JointRecompute, tuple[int, ...]]] = []
         for jr in joint_recomputes(problem):
             members = tuple(gi for gi in jr.gaps if problem.gaps[gi].useful)
             if members:
@@ -1039,14 +1039,14 @@ def _warm_values(mm: _Model, schedule: Any) -> dict[str, int]:
                 dur[a.id] = 1
     vals = cp_values(problem, schedule, replay(schedule, dur))
     # a rerun of a multi-output op: the shared option whose window holds it, ending every member
-    for k, (jr, members) in enumerate(mm.joint):
+    for kj, (jr, members) in enumerate(mm.joint):
         at = [vals[f"rcs{gi}"] for gi in members if vals.get(f"l_{gi}_@recompute") and f"rcs{gi}" in vals]
         if not at or f"s{jr.after}" not in vals or f"s{jr.before}" not in vals:
             continue
         b, d = at[0], mm.dur(tr.ops[jr.op].duration)
         if not (vals[f"s{jr.after}"] + mm.op_d[jr.after] <= b and b + d <= vals[f"s{jr.before}"]):
             continue
-        vals[f"jl{k}"], vals[f"jrs{k}"] = 1, b
+        vals[f"jl{kj}"], vals[f"jrs{kj}"] = 1, b
         for gi in members:
             for x in mm.gap_opts[gi]:
                 vals.pop(f"l_{gi}_{x}", None)
@@ -1064,8 +1064,8 @@ def _warm_values(mm: _Model, schedule: Any) -> dict[str, int]:
         if not x.startswith("@joint"):
             vals.setdefault(f"l_{gi}_{x}", 0)
         vals.setdefault(f"lv{gi}", 0)
-    for k in range(len(mm.joint)):
-        vals.setdefault(f"jl{k}", 0)
+    for kj in range(len(mm.joint)):
+        vals.setdefault(f"jl{kj}", 0)
     for (e, x) in mm.w_lit:
         vals.setdefault(f"w_{e}_{x}", 0)
     return {k: int(round(v)) for k, v in vals.items() if v is not None and v != float("inf")}
