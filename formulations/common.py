@@ -499,7 +499,6 @@ def _recompute_window(trace: Trace, t: int, prev: int, nxt: int, crit: tuple[boo
     return last
 
 
-
 def _inputs_limit(trace: Trace, p: int, nxt: int) -> int:
     """Latest op (at most ``nxt``) before which every input of op ``p`` is still alive and not
     updated since ``p`` ran: a rerun of ``p`` must end before it."""
@@ -565,35 +564,39 @@ def joint_recomputes(problem: Problem) -> tuple[JointRecompute, ...]:
     if not problem.recompute:
         return ()
     cap = problem.capacity[problem.compute]
+    multi = [p for p, op in enumerate(tr.ops) if len(tr.op_writes[p]) >= 2 and op.effective_recomputable
+             and not any(tr.tensors[t].persistent for t in tr.op_writes[p])]
+    wanted = {t for p in multi for t in tr.op_writes[p]}
+    gaps_of: dict[int, list[int]] = {t: [] for t in wanted}
+    for gi, g in enumerate(problem.gaps):
+        if g.tensor in wanted:
+            gaps_of[g.tensor].append(gi)
     out: list[JointRecompute] = []
-    for p, op in enumerate(tr.ops):
+    for p in multi:
+        op = tr.ops[p]
         outs = tr.op_writes[p]
-        if len(outs) < 2 or not op.effective_recomputable:
-            continue
-        if any(tr.tensors[t].persistent for t in outs):
-            continue
         limit = _inputs_limit(tr, p, n)
-        gaps_of = {t: [gi for gi, g in enumerate(problem.gaps) if g.tensor == t] for t in outs}
+        # positions where dropping can help, counting the rerun's workspace
+        tight = [q for q in range(n) if problem.footprint[q + 1] + op.workspace > cap]
         events = sorted({p, *(u for t in outs for u in tr.users[t])})
         for a, b in zip(events, events[1:]):
             end = min(b, limit)
             if end <= a:
                 break
             members: list[int] = []
-            ok = True
             for t in outs:
                 if not tr.users[t] or max(tr.users[t]) < b:
                     continue          # dead by then: a rerun skips it
                 g = next((gi for gi in gaps_of[t] if problem.gaps[gi].prev <= a and problem.gaps[gi].next >= b),
                          None)
                 if g is None or problem.gaps[g].prev_kind not in ("produce", "read"):
-                    ok = False
+                    members = []
                     break
                 members.append(g)
-            if not ok or not members:
+            if not members:
                 continue
             lo = min(problem.gaps[g].prev for g in members) + 1
-            if not any(problem.footprint[q + 1] + op.workspace > cap for q in range(lo, end)):
-                continue
+            if bisect.bisect_left(tight, lo) == bisect.bisect_left(tight, end):
+                continue          # no tight position in [lo, end)
             out.append(JointRecompute(op=p, after=a, before=end, gaps=tuple(members)))
     return tuple(out)

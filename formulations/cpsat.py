@@ -684,9 +684,13 @@ class _Model:
             base = int(prof[i]) - sum(b for b, d in never if d >= i)
             if base > floor and self.op_d[i] > 0:
                 todo.append((base, i, gis))
+        # the copy tiers of each gap whose copies wait for a write out of the compute tier
+        written = {gi: [x for x in vias if (problem.gaps[gi].epoch, x) in self.w_hops
+                        and problem.epochs[problem.gaps[gi].epoch].home != x]
+                   for gi, vias in self.gap_opts.items()}
         budget = START_CUTS_MAX
         for base, i, gis in sorted(todo, key=lambda x: (-x[0], x[1])):
-            cost = sum(1 + len(self.gap_opts[gi]) for gi in gis)
+            cost = sum(1 + len(self.gap_opts[gi]) for gi in gis)     # at least the booleans it adds
             if cost > budget:
                 continue
             budget -= cost
@@ -700,9 +704,7 @@ class _Model:
                 if gi in self.b:
                     m.add(self.b[gi] >= self.s[i] + 1).only_enforce_if(a)
                 absent.append((tr.tensors[g.tensor].bytes, a))
-                for x in self.gap_opts[gi]:
-                    if (g.epoch, x) not in self.w_hops or problem.epochs[g.epoch].home == x:
-                        continue
+                for x in written[gi]:
                     y = m.new_bool_var(f"absw{gi}_{i}_{x}")
                     m.add(y >= a + self.lit[(gi, x)] - 1)
                     stream = problem.route(g.tensor, C, x).streams[0]

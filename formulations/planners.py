@@ -195,8 +195,9 @@ def plan_cpsat(instance: Instance, options: SolveOptions) -> PlanResult:
 def plan_auto(instance: Instance, options: SolveOptions) -> PlanResult:
     """``auto``: the stage MILP where no copy and no rerun of a multi-output op can help
     (recomputation of single-output ops only: it proves optimality fast there), else the stage
-    MILP for part of the time and CP-SAT from its plan and the warm start for the rest; past :data:`AUTO_WHOLE_MAX_SIZE` gap options (or both size guards) the
-    window search. Whatever the size, the result is never worse than the warm start.
+    MILP for part of the time and CP-SAT from its plan and the warm start for the rest; past
+    :data:`AUTO_WHOLE_MAX_SIZE` gap options (or both size guards) the window search. Whatever the
+    size, the result is never worse than the warm start.
 
     Examples
     --------
