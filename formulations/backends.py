@@ -74,32 +74,75 @@ class SolverOutcome:
         return self.status in ("optimal", "feasible")
 
 
+class _Descriptor1:
+    """Who has file descriptor 1 pointed elsewhere: the first block to enter saves it and points
+    it at its target, the last to leave restores it.
+
+    File descriptor 1 belongs to the whole process, so blocks that run at the same time on
+    several threads (the window MILP beside ``auto``'s stage MILP) must share one redirection:
+    two that saved and restored it each on their own would leave it pointing at the null device
+    when they end out of order. While one is in place, a later block's target is not applied (a
+    native log sent to stderr meanwhile goes where the first one chose).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None
+
+    def enter(self, devnull: bool) -> None:
+        """Point descriptor 1 at the null device or at descriptor 2 unless a block already has."""
+        with self._lock:
+            self._depth += 1
+            if self._depth > 1:
+                return
+            for stream in (sys.stdout, sys.__stdout__):
+                try:
+                    if stream is not None:
+                        stream.flush()
+                except (OSError, ValueError):   # pragma: no cover - closed stream
+                    pass
+            try:
+                self._saved = os.dup(1)
+            except OSError:   # pragma: no cover - no fd 1
+                self._saved = None
+                return
+            if devnull:
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(null, 1)
+                finally:
+                    os.close(null)
+            else:
+                os.dup2(2, 1)
+
+    def leave(self) -> None:
+        """Restore descriptor 1 when the last block leaves."""
+        with self._lock:
+            self._depth -= 1
+            if self._depth > 0 or self._saved is None:
+                return
+            try:
+                os.dup2(self._saved, 1)
+            finally:
+                os.close(self._saved)
+                self._saved = None
+
+
+#: the process's one descriptor 1 (see :class:`_Descriptor1`)
+_FD1 = _Descriptor1()
+
+
 @contextlib.contextmanager
 def _stdout_fd_to(devnull: bool) -> Iterator[None]:
     """Point file descriptor 1 at the null device (``devnull``) or at descriptor 2 while the block
-    runs, flushing Python's buffers first and restoring it after."""
-    for stream in (sys.stdout, sys.__stdout__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):   # pragma: no cover - closed stream
-            pass
+    runs, flushing Python's buffers first and restoring it after (see :class:`_Descriptor1` for
+    blocks that overlap on several threads)."""
+    _FD1.enter(devnull)
     try:
-        saved = os.dup(1)
-    except OSError:   # pragma: no cover - no fd 1
         yield
-        return
-    null = open(os.devnull, "w") if devnull else None
-    try:
-        os.dup2(null.fileno() if null is not None else 2, 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
     finally:
-        os.close(saved)
-        if null is not None:
-            null.close()
+        _FD1.leave()
 
 
 @contextlib.contextmanager

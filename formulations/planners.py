@@ -485,43 +485,50 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     if formulation == "auto" and too_big_milp:
         formulation = "cpsat"
         stats["route"] = "cpsat (stage MILP too large)"
-    if formulation == "auto":
-        if not (copies or joint) or objective != "makespan":
-            stats["route"] = "milp"
-            formulation, backend = "milp", "highs"
-        else:
-            # the stage MILP first (strong bounds, quick plans), then CP-SAT from its plan
-            stats["route"] = "milp+cpsat"
-            part = max(1.0, AUTO_MILP_SHARE * _left(deadline))
-            out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, part)
-            stats.update({f"milp_{k}": v for k, v in out[5].items() if k in ("model_solver", "model_objective")})
-            seed_plan = out[6]
-            milp_sched = out[0]
-            formulation = "cpsat"
-    remaining = _left(deadline)
-    if formulation == "milp":
-        sched, status, obj, bound, cap, st, _ = _run_milp(problem, instance, options, backend, objective, max_ov,
-                                                          target, remaining)
-    elif defer_milp:
+    race: Race | None = None
+    pool: ThreadPoolExecutor | None = None
+    side = None
+    if defer_milp:
+        # the window MILP runs on a thread of its own from here to the end of the search: beside
+        # `auto`'s stage MILP (whose branch and bound leaves the other core idle) and then CP-SAT
         race = Race(BOUND_OPTIMAL_REL)
         if universal is not None:
             race.offer_lower(universal)
         if warm is not None:
             race.offer_upper(warm.makespan)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierplan-window-milp") as pool:
-            side = pool.submit(_window_lp, instance, options, remaining, True, race)
-            try:
-                sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
-                                                                target, remaining, warm, seed_plan, race)
-            finally:
-                race.finish()
-            stats["race"] = True
-            done = record("milp", side.result())
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierplan-window-milp")
+        side = pool.submit(_window_lp, instance, options, _left(deadline), True, race)
+    try:
+        if formulation == "auto":
+            if not (copies or joint) or objective != "makespan":
+                stats["route"] = "milp"
+                formulation, backend = "milp", "highs"
+            else:
+                # the stage MILP first (strong bounds, quick plans), then CP-SAT from its plan
+                stats["route"] = "milp+cpsat"
+                part = max(1.0, AUTO_MILP_SHARE * _left(deadline))
+                out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, part)
+                stats.update({f"milp_{k}": v for k, v in out[5].items()
+                              if k in ("model_solver", "model_objective")})
+                seed_plan = out[6]
+                milp_sched = out[0]
+                formulation = "cpsat"
+        remaining = _left(deadline)
+        if formulation == "milp":
+            sched, status, obj, bound, cap, st, _ = _run_milp(problem, instance, options, backend, objective,
+                                                              max_ov, target, remaining)
+        else:
+            sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
+                                                            target, remaining, warm, seed_plan, race)
+    finally:
+        if race is not None and pool is not None:
+            race.finish()
+            pool.shutdown(wait=True)
+    if side is not None:
+        stats["race"] = True
+        done = record("milp", side.result())
         if done is not None:
             return done
-    else:
-        sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov, target,
-                                                        remaining, warm, seed_plan)
     stats.update(st)
     model_bound = bound if status in ("optimal", "feasible", "timeout") else None
     # ---- compare with the warm start -------------------------------------------------------------

@@ -162,3 +162,66 @@ def test_the_window_milp_is_told_to_stop_when_the_search_ends_first(monkeypatch)
     assert polls and polls[-1] is True and res.stats.get("race") is True
     # CP-SAT proved its own optimum (or ran out of time); the schedule is valid either way
     assert res.schedule is not None and res.status in ("optimal", "feasible")
+
+
+def test_auto_starts_the_window_milp_beside_its_stage_milp(monkeypatch) -> None:
+    """With two threads `auto`'s stage MILP no longer runs alone: the window MILP starts with it."""
+    from formulations import planners, relax
+    from solver.methods import SolveOptions
+    from solver.timing import validate
+
+    started = threading.Event()
+    seen: list[bool] = []
+    real_bound, real_milp = relax.window_bound, planners._run_milp
+
+    def bound(trace, hardware, **kw):
+        if kw.get("integral"):
+            started.set()
+        return real_bound(trace, hardware, **kw)
+
+    def stage_milp(*args, **kw):
+        seen.append(started.wait(timeout=20))   # the window MILP is running (or has run) meanwhile
+        return real_milp(*args, **kw)
+
+    monkeypatch.setattr(relax, "window_bound", bound)
+    monkeypatch.setattr(planners, "_run_milp", stage_milp)
+    inst = _example()
+    res = planners.plan_auto(inst, SolveOptions(time_limit=60, threads=2))
+    assert res.stats["route"] == "milp+cpsat" and res.stats.get("race") is True
+    assert seen == [True]
+    assert validate(inst.trace, inst.hardware, res.schedule).valid and res.status == "optimal"
+
+
+def test_overlapping_silenced_blocks_on_two_threads_restore_stdout() -> None:
+    """File descriptor 1 is the process's: blocks that silence it on two threads and end out of
+    order leave it where it was (each saving and restoring it alone left it at the null device)."""
+    import os
+
+    from formulations.backends import quiet_stdout
+
+    before = os.fstat(1)
+    null = os.stat(os.devnull)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    during: list[bool] = []
+
+    def first() -> None:
+        with quiet_stdout():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with quiet_stdout():
+            second_in.set()
+            first_out.wait(5)
+            during.append(os.fstat(1).st_rdev == null.st_rdev and os.fstat(1).st_ino == null.st_ino)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    after = os.fstat(1)
+    assert during == [True]         # still silenced while the second block runs
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
