@@ -189,3 +189,46 @@ def test_planner_api_direct():
     from solver.heuristics.greedy import plan
     res = plan(Instance(long_gap_trace(), hw2(CAP)), SolveOptions())
     assert res.status == "feasible" and res.schedule is not None and res.schedule.solver["method"] == "greedy"
+
+
+def _unread_ssd_weight(links: tuple[Link, ...], hbm: int) -> Instance:
+    """``w`` (8 MiB) starts on SSD, must end in DDR and is never read; the one op needs 13 MiB of
+    HBM. (Found by the property test: greedy moved ``w`` along the fastest route, through HBM,
+    while the op ran, without counting it there.)"""
+    tensors = (Tensor(id="w", bytes=8 * MiB, kind="weight", initial_tier="SSD", persistent=True,
+                      final_tier="DDR"),
+               Tensor(id="x", bytes=4 * MiB, kind="weight", initial_tier="DDR", persistent=True,
+                      final_tier="DDR"),
+               Tensor(id="y", bytes=9 * MiB, kind="activation"))
+    ops = (Op(id="f", duration=4e-3, inputs=("x",), outputs=("y",)),)
+    hw = Hardware("hw", "HBM", (Tier("HBM", hbm), Tier("DDR", 2**30), Tier("SSD", 2**30)), links)
+    return make_instance(Trace("ssd-move", tensors, ops), hw)
+
+
+def _link(src: str, dst: str, bw: float) -> Link:
+    return Link(src, dst, bw, 1e-6)
+
+
+def test_a_move_between_lower_tiers_avoids_the_compute_tier_when_a_route_does():
+    links = (_link("HBM", "DDR", 16 * GB), _link("DDR", "HBM", 16 * GB), _link("SSD", "DDR", 1 * GB),
+             _link("SSD", "HBM", 4 * GB))     # through HBM is the faster route
+    out = checked_solve(*_instance_args(_unread_ssd_weight(links, 16 * MiB)), "greedy")
+    assert out.status == "feasible"
+    moves = [a for a in out.schedule.actions if isinstance(a, Copy) and a.tensor == "w"]
+    assert [(m.src, m.dst) for m in moves] == [("SSD", "DDR")]
+
+
+@pytest.mark.parametrize("hbm,status", [(64 * MiB, "feasible"), (16 * MiB, None)])
+def test_a_move_that_must_pass_through_the_compute_tier_is_counted_there(hbm, status):
+    links = (_link("HBM", "DDR", 16 * GB), _link("DDR", "HBM", 16 * GB), _link("SSD", "HBM", 4 * GB))
+    out = checked_solve(*_instance_args(_unread_ssd_weight(links, hbm)), "greedy")   # valid when feasible
+    if status is not None:
+        assert out.status == status
+        moves = [a for a in out.schedule.actions if isinstance(a, Copy) and a.tensor == "w"]
+        assert [(m.src, m.dst) for m in moves] == [("SSD", "HBM"), ("HBM", "DDR")]
+    else:
+        assert out.status in ("feasible", "infeasible")
+
+
+def _instance_args(inst: Instance) -> tuple:
+    return inst.trace, inst.hardware, None

@@ -59,6 +59,9 @@ class Facts:
         (tensors starting elsewhere included; see :meth:`absent_start`).
     route : dict
         ``(src, dst) -> tuple of tiers`` along the fastest links (missing when unreachable).
+    route_off : dict
+        The same for moves between two other tiers that do not pass through the compute tier
+        (a copy staged there would take its room): missing when every route does.
     hop : dict
         ``(src, dst) -> (stream index, latency, bandwidth)`` for each declared link.
     streams : list[str]
@@ -83,6 +86,7 @@ class Facts:
     footprint: list[int]
     base: Any
     route: dict[tuple[int, int], tuple[int, ...]]
+    route_off: dict[tuple[int, int], tuple[int, ...]]
     hop: dict[tuple[int, int], tuple[int, float, float]]
     streams: list[str]
 
@@ -136,8 +140,10 @@ class Facts:
         sidx = {s: i for i, s in enumerate(streams)}
         hop = {(tix[lk.src], tix[lk.dst]): (sidx[lk.stream], lk.latency, lk.bandwidth) for lk in hardware.links}
         route = _routes(hardware, size)
+        route_off = {k: v for k, v in _routes(hardware, size, avoid=C).items() if C not in k}
         return cls(trace, hardware, n, dur, start, end, size, C, cap, home, final,
-                   [tuple(u) for u in upd], writers, out_bytes, wsp, footprint, base, route, hop, streams)
+                   [tuple(u) for u in upd], writers, out_bytes, wsp, footprint, base, route, route_off, hop,
+                   streams)
 
     # -- small queries -------------------------------------------------------------------------
     def copy_time(self, t: int, src: int, dst: int) -> float:
@@ -197,11 +203,12 @@ class Facts:
         return sum(self.copy_time(t, path[k], path[k + 1]) for k in range(len(path) - 1))
 
 
-def _routes(hw: Hardware, size: list[int]) -> dict[tuple[int, int], tuple[int, ...]]:
+def _routes(hw: Hardware, size: list[int], avoid: int | None = None) -> dict[tuple[int, int], tuple[int, ...]]:
     """Fastest tier paths between every pair (weighted by the copy time of a typical tensor).
 
     Dijkstra from every tier (hardware has a handful of tiers); ties go to fewer hops, then to
-    lower tier indices, so routes are deterministic.
+    lower tier indices, so routes are deterministic. With ``avoid``, no path passes through that
+    tier (it may still start or end there).
     """
     nominal = float(np.median(size)) if size else 1.0
     tix = hw.tier_index
@@ -220,6 +227,8 @@ def _routes(hw: Hardware, size: list[int]) -> dict[tuple[int, int], tuple[int, .
             if u in done:
                 continue
             done.add(u)
+            if u == avoid and u != s:
+                continue
             for w, v in adj[u]:
                 cand = (d + w, hops + 1, path + (v,))
                 if v not in done and (v not in best or cand < best[v]):
