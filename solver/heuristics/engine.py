@@ -663,7 +663,7 @@ class Engine:
             return "done"
         # a move between two other tiers avoids the compute tier where it can (a copy staged
         # there takes its room)
-        lower = f.route_off.get((lc[0], F)) or f.route.get((lc[0], F)) if lc is not None else None
+        lower = (f.route_off.get((lc[0], F)) or f.route.get((lc[0], F))) if lc is not None else None
         if lc is not None and in_c and a >= 0 and (C, F) in f.route and lower is not None and \
                 f.path_time(t, f.route[(C, F)]) < f.path_time(t, lower):
             lc = None        # copying the compute tier's copy is faster than moving the lower one
@@ -676,11 +676,6 @@ class Engine:
             starts, _ = self.links.asap(f.size[t], path, t0)
             self.links.book(f.size[t], path, starts)
             pb.move(t, path, a, self.n, starts, max(a, 0), last)
-            if C in path[1:-1] and not in_c:
-                # every route passes through the compute tier: count the staged copy there from
-                # now to the end (its exact stay depends on the links' queues), so the audit
-                # refuses the plan rather than emit one that overflows
-                pb.unwindow(t, max(a, 0), last)
             if in_c and a >= 0:
                 pb.free(t, C, a)
                 self.window(t, a + 1, last, a, self.n)

@@ -220,13 +220,21 @@ class PlanBuilder:
 
     def move(self, t: int, path: tuple[int, ...], after_run: int, anchor: int, keys: tuple[float, ...],
              first_slot: int, keep_last_to: int) -> int:
-        """Copy ``t`` between non-compute tiers along ``path`` (the source copy stays)."""
+        """Copy ``t`` between non-compute tiers along ``path`` (the source copy stays).
+
+        ``t`` is absent from the compute tier meanwhile; a path through it stages ``t`` there, which
+        is counted there from ``first_slot`` to ``keep_last_to`` (its exact stay depends on the
+        links' queues), so the audit refuses a plan the staged copy would overflow.
+        """
         prev = -1
         for k in range(len(path) - 1):
             prev = self.add_copy(CopyRec(t, path[k], path[k + 1], k > 0, after_run if k == 0 else -1, prev,
                                          anchor, keys[k]))
             last = k == len(path) - 2
-            self.held(t, path[k + 1], first_slot, keep_last_to if last else anchor - 1)
+            if path[k + 1] == self.f.C:
+                self.unwindow(t, max(first_slot, 0), keep_last_to)
+            else:
+                self.held(t, path[k + 1], first_slot, keep_last_to if last else anchor - 1)
         return prev
 
     # -- account ----------------------------------------------------------------------------------
