@@ -104,6 +104,12 @@ class CpOptions:
         With ``race``: ``measure(steps)`` gives the validated makespan of a solution's planned
         steps (None if invalid); offered instead of the model's own figure, which the clock's
         rounding may overstate.
+    lns_first : float
+        With a starting solution and a time limit: the share of the time left that CP-SAT spends
+        in neighbourhood search alone (``use_lns_only``, both workers improving the hint) before
+        its whole portfolio (which proves) goes on from the best solution found. For a search
+        whose bound is proven elsewhere (:class:`formulations.race.Race`), where what is left is
+        to find a schedule that meets it.
     """
 
     objective: str = "makespan"
@@ -119,6 +125,7 @@ class CpOptions:
     stage_plan: Any = None
     race: Any = None
     measure: Any = None
+    lns_first: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -768,36 +775,61 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     mm.m.clear_hints()
     if starts:
         obj, sol, stats_hint = min(starts, key=lambda x: x[0])
-        for i, val in enumerate(sol):
-            mm.m.add_hint(mm.m.get_int_var_from_proto_index(i), val)
-    solver = cp_model.CpSolver()
-    prm = solver.parameters
-    if opts.time_limit is not None:
-        prm.max_time_in_seconds = max(0.5, opts.time_limit - (time.perf_counter() - t0))
-    prm.num_workers = opts.threads or 1
-    # one worker alone runs one search and no neighbourhood search; interleaving runs CP-SAT's
-    # portfolio (LNS from the hint included) in turns on the one thread: on the tiny suite at
-    # 10 s it proved 19 of 23 feasible cases instead of 18 and found a shorter schedule on each of
-    # the other four (results/exact.md)
-    prm.interleave_search = prm.num_workers == 1
-    prm.random_seed = opts.seed
-    prm.log_search_progress = opts.log
-    if opts.log:
-        # CP-SAT's own log, line by line, on stderr (stdout may carry the caller's JSON)
-        prm.log_to_stdout = False
-        solver.log_callback = _log_line
-    callback = None
-    if opts.race is not None and opts.objective == "makespan":
-        callback = _offer_to(mm, opts.race, opts.measure)
-        opts.race.on_meet(solver.stop_search)
-    code = solver.solve(mm.m, callback)
-    wall = time.perf_counter() - t0
+        _hint(mm, sol)
+
+    def search(left: float | None, lns_only: bool) -> tuple[Any, int]:
+        solver = cp_model.CpSolver()
+        prm = solver.parameters
+        if left is not None:
+            prm.max_time_in_seconds = max(0.1, left)
+        prm.num_workers = opts.threads or 1
+        # one worker alone runs one search and no neighbourhood search; interleaving runs CP-SAT's
+        # portfolio (LNS from the hint included) in turns on the one thread: on the tiny suite at
+        # 10 s it proved 19 of 23 feasible cases instead of 18 and found a shorter schedule on each
+        # of the other four (results/exact.md)
+        prm.interleave_search = prm.num_workers == 1
+        prm.use_lns_only = lns_only
+        prm.random_seed = opts.seed
+        prm.log_search_progress = opts.log
+        if opts.log:
+            # CP-SAT's own log, line by line, on stderr (stdout may carry the caller's JSON)
+            prm.log_to_stdout = False
+            solver.log_callback = _log_line
+        callback = None
+        if opts.race is not None and opts.objective == "makespan":
+            callback = _offer_to(mm, opts.race, opts.measure)
+            opts.race.on_meet(solver.stop_search)
+        return solver, solver.solve(mm.m, callback)
+
+    def left() -> float | None:
+        return None if opts.time_limit is None else max(0.5, opts.time_limit - (time.perf_counter() - t0))
+
+    t_search = time.perf_counter()
+    first = None
+    stats_lns: dict[str, Any] = {}
+    if opts.lns_first > 0 and starts and opts.time_limit is not None:
+        # neighbourhood search alone from the hint, then the whole portfolio from its best
+        lns_s = opts.lns_first * (left() or 0.0)
+        first = search(lns_s, True)
+        stats_lns = {"lns_s": round(first[0].wall_time, 3), "lns_solver": first[0].status_name(first[1])}
+        if first[1] in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            mm.m.clear_hints()
+            _hint(mm, list(first[0].response_proto.solution))
+    solver, code = (first if first is not None and (first[1] == cp_model.OPTIMAL or (
+        opts.race is not None and opts.race.done)) else search(left(), False))
+    if first is not None and first[1] in (cp_model.OPTIMAL, cp_model.FEASIBLE) and (
+            code not in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+            or first[0].objective_value < solver.objective_value):
+        # the portfolio lost the neighbourhood search's solution (it does not keep every hint)
+        code, solver = cp_model.FEASIBLE, first[0]
     name = solver.status_name(code)
-    stats: dict[str, Any] = {"build_s": round(build_s, 3), "solve_s": round(solver.wall_time, 3), "hint": stats_hint,
+    stats: dict[str, Any] = {"build_s": round(build_s, 3), "solve_s": round(time.perf_counter() - t_search, 3),
+                             "hint": stats_hint,
                              "solver": name, "resolution_s": mm.res, "exact_clock": mm.exact,
                              "resolution_source": mm.res_source,
                              "unit_clock": mm.unit_mode, "horizon_ticks": mm.H,
-                             "variables": len(mm.m.proto.variables), "constraints": len(mm.m.proto.constraints)}
+                             "variables": len(mm.m.proto.variables), "constraints": len(mm.m.proto.constraints),
+                             **stats_lns}
     if code == cp_model.OPTIMAL:
         status = "optimal"
     elif code == cp_model.FEASIBLE:
@@ -808,7 +840,6 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
         return CpResult("timeout", None, None, None, None, mm.res, mm.exact, stats)
     else:
         return CpResult("error", None, None, None, None, mm.res, mm.exact, {**stats, "message": name})
-    del wall
     obj, bound = _objective(mm, solver)
     if status == "optimal" and obj is not None and bound is not None and \
             obj - bound > CLOCK_OPTIMAL_REL * max(abs(obj), 1e-300):
@@ -819,6 +850,12 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     steps = _decode(mm, solver)
     cap = int(solver.value(mm.cap_var)) if mm.cap_var is not None else None
     return CpResult(status, steps, obj, bound, cap, mm.res, mm.exact, stats)
+
+
+def _hint(mm: _Model, solution: list[int]) -> None:
+    """Hint every variable of the model with a complete solution (in the model's variable order)."""
+    for i, val in enumerate(solution):
+        mm.m.add_hint(mm.m.get_int_var_from_proto_index(i), val)
 
 
 def _log_line(line: str) -> None:

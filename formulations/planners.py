@@ -86,6 +86,11 @@ DEFAULT_MAX_OVERHEAD = 0.05
 #: Share of ``auto``'s time given to the stage MILP before CP-SAT continues from its plan.
 AUTO_MILP_SHARE = 0.4
 
+#: Share of the time left that CP-SAT spends in neighbourhood search alone, from its hint, when the
+#: window MILP racing beside it has already proven its bound (what is left is to find a schedule
+#: that meets it), before CP-SAT's whole portfolio (which proves) goes on from the best found.
+RACE_LNS_SHARE = 0.5
+
 #: Largest stage MILP built (estimated stage x option pairs); beyond it the warm start is returned.
 MILP_MAX_SIZE = 400_000
 
@@ -518,8 +523,12 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             sched, status, obj, bound, cap, st, _ = _run_milp(problem, instance, options, backend, objective,
                                                               max_ov, target, remaining)
         else:
+            # the bound side proved its bound before the search began: search for a schedule first
+            lns = RACE_LNS_SHARE if (side is not None and side.done() and side.result().status == "bound"
+                                     and race is not None and not race.done) else 0.0
             sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
-                                                            target, remaining, warm, seed_plan, race)
+                                                            target, remaining, warm, seed_plan, race,
+                                                            float(extra.get("lns_first", lns)))
     finally:
         if race is not None and pool is not None:
             race.finish()
@@ -782,7 +791,8 @@ def _validated_makespan(instance: Instance, steps: list[Any]) -> float | None:
 
 def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, objective: str, max_ov: float,
                target: float | None, remaining: float, warm: Warm | None,
-               seed_plan: tuple[Any, Any] | None = None, race: Race | None = None) -> tuple[Any, ...]:
+               seed_plan: tuple[Any, Any] | None = None, race: Race | None = None,
+               lns_first: float = 0.0) -> tuple[Any, ...]:
     from formulations.cpsat import CpOptions, solve_cpsat
 
     from formulations.stages import layout_for
@@ -802,7 +812,8 @@ def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, obje
                      time_limit=remaining, threads=options.threads, seed=options.seed,
                      resolution=None if res_s is None else parse_time(res_s),
                      warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)),
-                     race=race, measure=None if race is None else partial(_validated_makespan, instance))
+                     race=race, measure=None if race is None else partial(_validated_makespan, instance),
+                     lns_first=lns_first)
     try:
         res = solve_cpsat(problem, opts)
     except ValueError as exc:

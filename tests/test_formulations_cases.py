@@ -365,3 +365,43 @@ def test_one_cpsat_worker_interleaves_the_portfolio(monkeypatch, threads, interl
     res = solve_cpsat(build_problem(tr, hw), CpOptions(threads=threads, time_limit=5))
     assert res.status == "optimal"
     assert seen == [(threads, interleaved)]
+
+
+def _tiny(name: str, budget: float):
+    from solver.formats import load_hardware, load_trace
+    from solver.solve import make_instance
+    from solver.suites import load_suite, trace_path
+
+    inst = next(i for i in load_suite("tiny").instances if i.name == name)
+    return make_instance(load_trace(trace_path(inst)), load_hardware(inst.hardware_path), budget=budget)
+
+
+def test_neighbourhood_search_first_then_the_portfolio_proves(monkeypatch):
+    """With ``lns_first`` CP-SAT first improves its hint by neighbourhood search alone (which
+    cannot prove this case), then its whole portfolio goes on from the best solution found and
+    proves it: the proof is still CP-SAT's own."""
+    from ortools.sat.python import cp_model
+
+    from formulations.cpsat import CpOptions, solve_cpsat
+    from formulations.warm import best_heuristic
+
+    seen = []
+    original = cp_model.CpSolver.solve
+
+    def spy(self, model, *args, **kwargs):
+        if not self.parameters.stop_after_first_solution:
+            seen.append((self.parameters.use_lns_only, len(model.proto.solution_hint.vars)))
+        return original(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(cp_model.CpSolver, "solve", spy)
+    inst = _tiny("chain-8-weights-ddr", 0.6)
+    warm = best_heuristic(inst, time_limit=2.0)
+    problem = build_problem(inst.trace, inst.hardware)
+    res = solve_cpsat(problem, CpOptions(threads=2, time_limit=20, lns_first=0.1, warm=warm.schedule))
+    assert [lns for lns, _ in seen] == [True, False] and all(n > 0 for _, n in seen)
+    assert res.stats["lns_solver"] == "FEASIBLE" and 0 < res.stats["lns_s"] <= 20 * 0.1 + 0.5
+    assert res.status == "optimal" and res.objective < warm.makespan
+    # without a starting solution there is nothing to improve: the portfolio alone
+    seen.clear()
+    res = solve_cpsat(problem, CpOptions(threads=2, time_limit=2, lns_first=0.1))
+    assert [lns for lns, _ in seen] == [False] and "lns_s" not in res.stats

@@ -192,6 +192,48 @@ def test_auto_starts_the_window_milp_beside_its_stage_milp(monkeypatch) -> None:
     assert validate(inst.trace, inst.hardware, res.schedule).valid and res.status == "optimal"
 
 
+def test_cpsat_searches_first_when_the_bound_is_proven_before_it_starts(monkeypatch) -> None:
+    """When the window MILP has proven its bound (not met) before CP-SAT starts, what is left is to
+    find a schedule: CP-SAT gives part of its time to neighbourhood search alone first."""
+    from formulations import planners, relax
+    from formulations.relax import BoundResult
+    from solver.methods import SolveOptions
+    from solver.timing import validate
+
+    finished = threading.Event()
+    real_bound, real_milp, real_cpsat = relax.window_bound, planners._run_milp, planners._run_cpsat
+    shares: list[float] = []
+
+    def bound(trace, hardware, **kw):
+        if not kw.get("integral"):
+            return real_bound(trace, hardware, **kw)
+        try:   # proven, below every schedule, so the search must still find one that meets it
+            return BoundResult("bound", trace.compute_time, "", {"solve_s": 0.0, "proven": True})
+        finally:
+            finished.set()
+
+    def stage_milp(*args, **kw):
+        finished.wait(timeout=20)
+        return real_milp(*args, **kw)
+
+    def cpsat(*args, **kw):
+        shares.append(args[-1] if len(args) > 10 else kw.get("lns_first", 0.0))
+        return real_cpsat(*args, **kw)
+
+    monkeypatch.setattr(relax, "window_bound", bound)
+    monkeypatch.setattr(planners, "_run_milp", stage_milp)
+    monkeypatch.setattr(planners, "_run_cpsat", cpsat)
+    inst = _example()
+    res = planners.plan_auto(inst, SolveOptions(time_limit=6, threads=2))
+    assert res.stats["route"] == "milp+cpsat" and res.stats.get("race") is True
+    assert shares == [planners.RACE_LNS_SHARE] and "model_lns_s" in res.stats
+    assert validate(inst.trace, inst.hardware, res.schedule).valid
+    # no race (one thread): CP-SAT proves or searches with its whole portfolio from the start
+    shares.clear()
+    res = planners.plan_cpsat(inst, SolveOptions(time_limit=3, threads=1))
+    assert shares in ([], [0.0]) and "model_lns_s" not in res.stats
+
+
 def test_overlapping_silenced_blocks_on_two_threads_restore_stdout() -> None:
     """File descriptor 1 is the process's: blocks that silence it on two threads and end out of
     order leave it where it was (each saving and restoring it alone left it at the null device)."""
