@@ -79,6 +79,12 @@ class MilpOptions:
         Add the cover cuts.
     msg : bool
         Show the solver log.
+    soft_limit : float or None
+        HiGHS only: seconds after which the solve stops at its next poll of the interrupt callback
+        (between steps of its own search), with its best plan; ``time_limit`` stays the hard
+        limit. HiGHS does not poll inside the sub-MIPs of its primal heuristics, which it sizes
+        by the time left before ``time_limit``, so one started before ``soft_limit`` runs to its
+        end instead of being cut short.
     """
 
     backend: str = "highs"
@@ -91,6 +97,7 @@ class MilpOptions:
     write_model: str | None = None
     cuts: bool = True
     msg: bool = False
+    soft_limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -762,8 +769,14 @@ def solve_stage_milp(problem: Problem, opts: MilpOptions, start: StagePlan | Non
         ev = evaluate(problem, model.layout, plan)
         return MilpResult("optimal", plan, ev.makespan, ev.makespan, None, stats)
     sv = start_values(model, start) if start is not None and not opts.relax else None
+    on_bound = None
+    if opts.soft_limit is not None and opts.backend == "highs" and not opts.relax:
+        soft_at = t0 + opts.soft_limit
+
+        def on_bound(_bound: float) -> bool:
+            return time.perf_counter() >= soft_at
     out: SolverOutcome = solve_pulp(prob, opts.backend, time_limit=limit, threads=opts.threads, start=sv,
-                                    msg=opts.msg, mip=not opts.relax)
+                                    msg=opts.msg, mip=not opts.relax, on_bound=on_bound)
     stats.update(solver=out.detail, solve_s=round(out.wall_s, 3))
     scale = _objective_scale(model)
     bound = out.bound * scale if out.bound is not None else None

@@ -405,3 +405,19 @@ def test_neighbourhood_search_first_then_the_portfolio_proves(monkeypatch):
     seen.clear()
     res = solve_cpsat(problem, CpOptions(threads=2, time_limit=2, lns_first=0.1))
     assert [lns for lns, _ in seen] == [False] and "lns_s" not in res.stats
+
+
+def test_a_soft_limit_stops_the_stage_milp_at_highs_next_poll():
+    """``soft_limit`` ends the solve at HiGHS's next poll after it, long before the hard limit,
+    with the best plan so far (status ``feasible``: the search was stopped, not finished)."""
+    import time
+
+    from formulations.milp import MilpOptions, solve_stage_milp
+
+    inst = _tiny("moe-tiny-1layer", 0.4)
+    problem = build_problem(inst.trace, inst.hardware)
+    t0 = time.perf_counter()
+    res = solve_stage_milp(problem, MilpOptions(threads=1, time_limit=60, soft_limit=0.5))
+    assert time.perf_counter() - t0 < 30
+    assert res.status == "feasible" and res.plan is not None and "nterrupt" in res.stats["solver"]
+    assert res.bound is not None and res.bound <= res.objective

@@ -179,8 +179,11 @@ def test_auto_starts_the_window_milp_beside_its_stage_milp(monkeypatch) -> None:
             started.set()
         return real_bound(trace, hardware, **kw)
 
+    limits: list[tuple[float, float | None]] = []
+
     def stage_milp(*args, **kw):
         seen.append(started.wait(timeout=20))   # the window MILP is running (or has run) meanwhile
+        limits.append((args[7], kw.get("soft")))
         return real_milp(*args, **kw)
 
     monkeypatch.setattr(relax, "window_bound", bound)
@@ -189,6 +192,9 @@ def test_auto_starts_the_window_milp_beside_its_stage_milp(monkeypatch) -> None:
     res = planners.plan_auto(inst, SolveOptions(time_limit=60, threads=2))
     assert res.stats["route"] == "milp+cpsat" and res.stats.get("race") is True
     assert seen == [True]
+    # its job is a plan (the bound is the window MILP's): a soft limit at its share, a later hard one
+    (hard, soft), = limits
+    assert soft is not None and soft < hard <= planners.STAGE_ROOT_GRACE * soft + 1e-9
     assert validate(inst.trace, inst.hardware, res.schedule).valid and res.status == "optimal"
 
 
