@@ -106,7 +106,7 @@ class CpOptions:
         rounding may overstate.
     lns_first : float
         With a starting solution and a time limit: the share of the time left that CP-SAT spends
-        in neighbourhood search alone (``use_lns_only``, both workers improving the hint) before
+        in neighbourhood search alone (``use_lns_only``, every worker improving the hint) before
         its whole portfolio (which proves) goes on from the best solution found. For a search
         whose bound is proven elsewhere (:class:`formulations.race.Race`), where what is left is
         to find a schedule that meets it.

@@ -539,8 +539,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             lns = RACE_LNS_SHARE if (side is not None and side.done() and side.result().status == "bound"
                                      and race is not None and not race.done) else 0.0
             sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
-                                                            target, remaining, warm, seed_plan, race,
-                                                            float(extra.get("lns_first", lns)))
+                                                            target, remaining, warm, seed_plan, race, lns)
     finally:
         if race is not None and pool is not None:
             race.finish()
