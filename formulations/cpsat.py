@@ -777,7 +777,7 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
         obj, sol, stats_hint = min(starts, key=lambda x: x[0])
         _hint(mm, sol)
 
-    def search(left: float | None, lns_only: bool) -> tuple[Any, int]:
+    def search(left: float | None, lns_only: bool) -> tuple[Any, Any]:
         solver = cp_model.CpSolver()
         prm = solver.parameters
         if left is not None:
