@@ -409,7 +409,9 @@ def test_neighbourhood_search_first_then_the_portfolio_proves(monkeypatch):
 
 def test_a_soft_limit_stops_the_stage_milp_at_highs_next_poll():
     """``soft_limit`` ends the solve at HiGHS's next poll after it, long before the hard limit,
-    with the best plan so far (status ``feasible``: the search was stopped, not finished)."""
+    with the best plan so far (status ``feasible``: the search was stopped, not finished), or
+    ``timeout`` when no plan was found by then (on a busy core it may not be: the test checks that
+    the limit is honoured, never that work finishes within a time)."""
     import time
 
     from formulations.milp import MilpOptions, solve_stage_milp
@@ -418,6 +420,10 @@ def test_a_soft_limit_stops_the_stage_milp_at_highs_next_poll():
     problem = build_problem(inst.trace, inst.hardware)
     t0 = time.perf_counter()
     res = solve_stage_milp(problem, MilpOptions(threads=1, time_limit=60, soft_limit=0.5))
-    assert time.perf_counter() - t0 < 30
-    assert res.status == "feasible" and res.plan is not None and "nterrupt" in res.stats["solver"]
-    assert res.bound is not None and res.bound <= res.objective
+    assert time.perf_counter() - t0 < 30          # honoured with generous slack: far below the hard 60 s
+    assert "nterrupt" in res.stats["solver"]
+    if res.plan is not None:
+        assert res.status == "feasible"
+        assert res.bound is not None and res.bound <= res.objective
+    else:
+        assert res.status == "timeout"

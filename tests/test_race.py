@@ -115,7 +115,8 @@ def test_with_two_threads_the_window_milp_runs_beside_cpsat_and_its_proof_stops_
     rep = validate(inst.trace, inst.hardware, res.schedule)
     assert rep.valid and res.status == "optimal"
     assert res.bound <= rep.metrics.makespan <= res.bound * (1 + 1e-7)
-    assert res.stats["wall_s"] < 30          # stopped by a proof, not by the 60 s limit
+    # stopped by a proof (status optimal above), not by the limit: no wall-clock assert, since how
+    # soon the proof comes depends on the machine's speed
     if res.stats["model_solver"] != "OPTIMAL":
         # CP-SAT did not prove it in its own space (with the stage MILP's plan to start from, `auto`
         # sometimes does, and the window MILP is then stopped before it finishes): the window
