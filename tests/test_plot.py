@@ -30,6 +30,20 @@ def test_plot_writes_png_svg_pdf(tmp_path):
         assert out.read_bytes()[:len(magic)] == magic
 
 
+@pytest.mark.parametrize("dpi", ["0", "-5", "20000"])
+def test_plot_refuses_a_dpi_out_of_range_with_exit_2(tmp_path, dpi):
+    out = tmp_path / "s.png"
+    code, _, err = run_cli(["plot", TRACE, HW, SCHED, "-o", str(out), "--dpi", dpi])
+    assert code == 2 and "--dpi" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_plot_says_what_it_wrote(tmp_path):
+    out = tmp_path / "s.png"
+    code, text, _ = run_cli(["plot", TRACE, HW, SCHED, "-o", str(out)])
+    assert code == 0 and str(out) in text
+
+
 def test_plot_is_byte_stable(tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     assert run_cli(["plot", TRACE, HW, SCHED, "-o", str(a)])[0] == 0

@@ -29,18 +29,22 @@ from solver.errors import InputError
 FORMATS = ("png", "svg", "pdf")
 
 
+#: the dots per inch ``--dpi`` accepts (outside it matplotlib fails or allocates gigabytes)
+DPI_MIN, DPI_MAX = 10, 1200
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``plot`` subcommand."""
     p = sub.add_parser("plot", help="draw a schedule: memory per tier over time above a Gantt chart of its streams",
                        description="Draw memory of each tier over time (stacked by tensor kind, capacity line) "
                                    "above a Gantt chart of the compute and link streams, stalls highlighted. "
                                    "Exit 0 valid, 1 invalid (figure still written), 2 unreadable input.")
-    p.add_argument("trace")
-    p.add_argument("hardware")
-    p.add_argument("schedule")
+    p.add_argument("trace", help="the trace file (.json or .json.gz)")
+    p.add_argument("hardware", help="the hardware file (.toml, .json or .json.gz)")
+    p.add_argument("schedule", help="the schedule file to draw (.json or .json.gz)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
     p.add_argument("--title", help="figure title [default: trace, hardware, makespan, overhead]")
-    p.add_argument("--dpi", type=int, default=120, help="resolution of a PNG [default: 120]")
+    p.add_argument("--dpi", type=int, default=120, help=f"resolution of a PNG, {DPI_MIN} to {DPI_MAX} [default: 120]")
     add_capacity_option(p)
     p.set_defaults(func=run)
 
@@ -57,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in FORMATS:
         raise InputError.single("--output", args.output, f"unknown format {fmt!r}; use one of "
                                 f"{', '.join('.' + f for f in FORMATS)}")
+    if not DPI_MIN <= args.dpi <= DPI_MAX:
+        raise InputError.single("--dpi", str(args.dpi), f"must be between {DPI_MIN} and {DPI_MAX}")
     trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     schedule = load_schedule(args.schedule)
     report = validate(trace, hardware, schedule, caps)
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     meta = {"Software": None} if fmt == "png" else ({"Creator": None} if fmt in ("svg", "pdf") else None)
     fig.savefig(buf, format=fmt, dpi=args.dpi, bbox_inches="tight", metadata=meta)
     write_bytes_atomic(args.output, buf.getvalue())
+    print(f"plot: {len(schedule.actions)} actions drawn, written to {args.output}")
     if not report.valid:
         print(f"warning: the schedule is INVALID ({len(report.errors)} errors; see tierplan validate); the figure "
               "shows what the timing model simulated", file=sys.stderr)
