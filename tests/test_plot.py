@@ -98,3 +98,13 @@ def test_occupancy_peaks_match_the_validator_on_offloading_schedules(method):
             checked += 1
             copies += sum(out.report.metrics.copies.values())
     assert checked >= 4 and copies > 0
+
+
+@pytest.mark.parametrize("command", ["validate", "plot", "inspect"])
+def test_positional_arguments_are_described_in_help(command, capsys):
+    from solver.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices[command]
+    helps = {a.dest: a.help for a in sub._actions if not a.option_strings}
+    assert helps and all(helps.values()), helps

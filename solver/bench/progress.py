@@ -1,4 +1,8 @@
-"""Progress of a sweep: runs done, running and failed, with an ETA.
+"""Progress of a sweep: runs done, running and without a schedule, with an ETA.
+
+The third count (``failed`` in the API) is every finished run without a valid schedule, whatever
+the reason (``infeasible``, ``timeout``, ``error``): the displays call it "no schedule", since a
+heuristic's ``infeasible`` is an answer, not a failure of the run.
 
 :func:`make_progress` picks a rich progress bar on a terminal, one line per finished run
 otherwise (CI logs), or nothing. Every display has the same three methods: ``update(done,
@@ -72,7 +76,7 @@ class LineProgress(NullProgress):
         n = max(self.done, 1)
         elapsed = time.monotonic() - self.start
         eta = elapsed / n * (self.total - n)
-        print(f"[{n}/{self.total}] {describe(row)}  (running {self.running}, failed {self.failed}, "
+        print(f"[{n}/{self.total}] {describe(row)}  (running {self.running}, no schedule {self.failed}, "
               f"eta {eta:.0f} s)", file=self.out, flush=True)
 
 
@@ -86,7 +90,7 @@ class RichProgress(NullProgress):
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("running {task.fields[running]}  failed {task.fields[failed]}"),
+            TextColumn("running {task.fields[running]}  no schedule {task.fields[failed]}"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console,
             transient=False)
         self.task: Any = self.progress.add_task(description, total=total, running=0, failed=0)

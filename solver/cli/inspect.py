@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="summarise a trace: sizes by kind, no-offload peak, fit",
                        description="Summarise TRACE: ops, tensors, bytes by kind, compute time, the "
                                    "no-offload peak in the compute tier (and whether it fits HARDWARE).")
-    p.add_argument("trace")
+    p.add_argument("trace", help="the trace file (.json or .json.gz)")
     p.add_argument("--hardware", metavar="HW", help="hardware file to check the fit against")
     p.add_argument("--json", action="store_true", help="machine output")
     p.add_argument("--top", type=int, default=5, help="how many of the largest tensors to list (default 5)")

@@ -21,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a schedule against the timing model",
                        description="Simulate SCHEDULE on TRACE and HARDWARE under the timing model. "
                                    "Exit 0 valid, 1 invalid, 2 unreadable input.")
-    p.add_argument("trace")
-    p.add_argument("hardware")
-    p.add_argument("schedule")
+    p.add_argument("trace", help="the trace file (.json or .json.gz)")
+    p.add_argument("hardware", help="the hardware file (.toml, .json or .json.gz)")
+    p.add_argument("schedule", help="the schedule file to check (.json or .json.gz)")
     p.add_argument("--json", action="store_true", help="print one JSON object (machine output)")
     add_capacity_option(p)
     p.add_argument("--timeline", metavar="FILE.csv", help="write the per-action timeline as CSV")
