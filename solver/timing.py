@@ -33,6 +33,10 @@ import numpy as np
 from solver.model import AT_START, Copy, Free, Hardware, Recompute, Run, Schedule, Trace
 
 
+#: how many action ids a deadlock message names at most (a longer cycle is cut in the middle)
+DEADLOCK_SHOWN = 8
+
+
 class Code(str, enum.Enum):
     """Stable validator error codes (the formats spec's table)."""
 
@@ -809,8 +813,12 @@ class _Simulation:
         ids = self.schedule.actions
         if cur in seen:
             cycle = list(reversed(path[seen[cur]:]))
-            names = " -> ".join(ids[i].id for i in cycle + [cycle[0]])
-            self._err(Code.DEADLOCK, cycle[0], 0.0, f"waits form a cycle ({names}), so {len(never)} action(s) "
-                                                    "never start; remove one of these waits")
+            loop = [ids[i].id for i in cycle + [cycle[0]]]
+            if len(loop) > DEADLOCK_SHOWN + 1:   # a long cycle is cut, not printed whole on one line
+                half = DEADLOCK_SHOWN // 2
+                loop = loop[:half] + [f"... {len(loop) - 2 * half} more ..."] + loop[-half:]
+            names = " -> ".join(loop)
+            self._err(Code.DEADLOCK, cycle[0], 0.0, f"waits form a cycle of {len(cycle)} action(s) ({names}), so "
+                                                    f"{len(never)} action(s) never start; remove one of these waits")
         else:  # pragma: no cover - every stuck action has a stuck predecessor
             self._err(Code.DEADLOCK, never[0], 0.0, f"{len(never)} action(s) never start")

@@ -152,3 +152,19 @@ def test_kernel_is_built_where_a_compiler_is() -> None:
         pytest.skip(f"no C compiler ({cc}) on this machine: the validator runs its pure-Python reference")
     assert native_available(), ("solver/_simcore.c was not built although a C compiler is present; "
                                 "reinstall with `pip install -e .` and read the build log")
+
+
+def test_a_long_deadlock_cycle_is_cut_and_counted():
+    """A cycle of 5,000 waits is reported in one short message that says how many actions it holds."""
+    from solver.model import Hardware, Op, Run, Schedule, Tensor, Tier, Trace
+    from solver.timing import DEADLOCK_SHOWN, Code, validate
+
+    n = 5000
+    ops = tuple(Op(id=f"o{i}", duration=1.0) for i in range(n))
+    trace = Trace("t", (Tensor(id="x", bytes=1),), ops)
+    hw = Hardware("h", "HBM", (Tier("HBM", 10),))
+    acts = tuple(Run(op=f"o{i}", after=(f"o{(i + 1) % n}",)) for i in range(n))
+    rep = validate(trace, hw, Schedule("t", "h", acts))
+    dead = [e for e in rep.errors if e.code is Code.DEADLOCK]
+    assert dead and f"cycle of {n} action(s)" in dead[0].message
+    assert dead[0].message.count(" -> ") <= DEADLOCK_SHOWN + 1 and len(dead[0].message) < 400
