@@ -75,7 +75,7 @@ def initial_reason(trace: Trace, hardware: Hardware) -> str | None:
     >>> from solver.model import Trace, Tensor, Op, Hardware, Tier
     >>> tr = Trace("t", (Tensor(id="w", bytes=8, persistent=True),), (Op(id="a", duration=1.0, inputs=("w",)),))
     >>> print(initial_reason(tr, Hardware("h", "HBM", (Tier("HBM", 4),))))
-    the tensors that start in HBM hold 8 bytes at time 0 (largest: 'w' 8 B) but HBM holds 4 bytes
+    the tensors that start in HBM hold 8 B (8 bytes) at time 0 (largest: 'w' 8 B) but HBM holds 4 B (4 bytes); to fit, start some of them in another tier (their initial_tier; `generate train --optimizer-tier DDR` does this for optimizer states) or give HBM more room (a larger --budget or --capacity HBM=SIZE)
     """
     c = hardware.compute_tier
     for tier in [c] + [t.name for t in hardware.tiers if t.name != c]:
@@ -84,8 +84,10 @@ def initial_reason(trace: Trace, hardware: Hardware) -> str | None:
         total = sum(b for b, _ in start)
         if total > cap:
             top = ", ".join(f"{tid!r} {format_bytes(b)}" for b, tid in sorted(start, reverse=True)[:3])
-            return (f"the tensors that start in {tier} hold {total} bytes at time 0 (largest: {top}) but {tier} "
-                    f"holds {cap} bytes")
+            return (f"the tensors that start in {tier} hold {format_bytes(total)} ({total} bytes) at time 0 "
+                    f"(largest: {top}) but {tier} holds {format_bytes(cap)} ({cap} bytes); to fit, start some of "
+                    f"them in another tier (their initial_tier; `generate train --optimizer-tier DDR` does this for "
+                    f"optimizer states) or give {tier} more room (a larger --budget or --capacity {tier}=SIZE)")
     return None
 
 
