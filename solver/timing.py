@@ -187,22 +187,28 @@ def _sequential_sum(values: Iterator[float]) -> float:
 
 def effective_capacity(hardware: Hardware, schedule: Schedule | None = None,
                        overrides: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Capacities in force: the hardware's, then the schedule's ``capacity``, then ``overrides``.
+    """Capacities in force: the hardware's, lowered by the schedule's ``capacity``, then ``overrides``.
 
-    Unknown tier names in ``overrides`` raise ``KeyError``; unknown names in the schedule are
-    ignored here (the validator reports them as ``unknown-ref``).
+    A schedule cannot grant itself memory: its ``capacity`` entries only *lower* a tier below the
+    hardware's figure (a larger entry is ignored). ``overrides`` (the command line's explicit
+    ``--capacity``, a user's deliberate what-if) replace the figure either way. Unknown tier names
+    in ``overrides`` raise ``KeyError``; unknown names in the schedule are ignored here (the
+    validator reports them as ``unknown-ref``).
 
     Examples
     --------
-    >>> from solver.model import Hardware, Tier
-    >>> effective_capacity(Hardware("h", "A", (Tier("A", 5),)), None, {"A": 3})
-    {'A': 3}
+    >>> from solver.model import Hardware, Schedule, Tier
+    >>> hw = Hardware("h", "A", (Tier("A", 5),))
+    >>> effective_capacity(hw, None, {"A": 3}), effective_capacity(hw, None, {"A": 9})
+    ({'A': 3}, {'A': 9})
+    >>> effective_capacity(hw, Schedule("t", "h", (), {"A": 10**15})), effective_capacity(hw, Schedule("t", "h", (), {"A": 2}))
+    ({'A': 5}, {'A': 2})
     """
     cap = dict(hardware.capacity)
     if schedule is not None:
         for k, v in schedule.capacity.items():
             if k in cap:
-                cap[k] = int(v)
+                cap[k] = min(cap[k], int(v))
     for k, v in (overrides or {}).items():
         if k not in cap:
             raise KeyError(k)

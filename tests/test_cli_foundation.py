@@ -168,7 +168,9 @@ def test_capacity_option_overrides() -> None:
 
 def test_capacity_option_beats_schedule_capacity() -> None:
     rc, out, _ = cli(["validate", *_case("capacity_schedule_override")])
-    assert rc == 0
+    assert rc == 1                        # the schedule's HBM=200 cannot raise the hardware's 100
+    rc, out, _ = cli(["validate", *_case("capacity_schedule_override"), "--capacity", "HBM=200"])
+    assert rc == 0                        # the command line's explicit what-if can
     rc, out, _ = cli(["validate", *_case("capacity_schedule_override"), "--json", "--capacity", "HBM=150"])
     assert rc == 1 and [e["code"] for e in json.loads(out)["errors"]] == ["capacity"]
 

@@ -496,7 +496,7 @@ def test_unit_strings_in_every_file(tmp_path: Path) -> None:
                                  dict(TRACE["tensors"][2], bytes="2 KiB")],
                  ops=[dict(TRACE["ops"][0], duration="2.5 ms", workspace="1 KiB"),
                       dict(TRACE["ops"][1], duration="500us")])
-    hw = _mod(HW, tiers=[{"name": "HBM", "capacity": "4 KiB"}, {"name": "DDR", "capacity": "1.5GB"}],
+    hw = _mod(HW, tiers=[{"name": "HBM", "capacity": "5 KiB"}, {"name": "DDR", "capacity": "1.5GB"}],
               links=[{"src": "HBM", "dst": "DDR", "bandwidth": "1 MiB/s", "latency": "10us"},
                      {"src": "DDR", "dst": "HBM", "bandwidth": "1 MiB/s", "latency": "10us"}])
     sched = _mod(SCHED, capacity={"HBM": "4.5 KiB"})
