@@ -104,8 +104,10 @@ def checked_solve(trace: Trace, hardware: Hardware, budget: float | None, method
     """Solve through the driver and check the invariants every solve must satisfy.
 
     * the status is never ``error`` (a planner's invalid schedule is a bug);
-    * a returned schedule is valid when checked against the *original* hardware with only
-      its own ``capacity`` field, and records the capacity, method, objective and bound;
+    * a returned schedule is valid when checked against the *original* hardware with its own
+      ``capacity`` field, the budget given as an explicit override (a budget above the device is a
+      deliberate what-if, like ``--capacity``: a schedule's own field may only lower a tier), and
+      records the capacity, method, objective and bound;
     * the bound never exceeds the validated makespan.
     """
     inst = make_instance(trace, hardware, None, budget)
@@ -114,7 +116,7 @@ def checked_solve(trace: Trace, hardware: Hardware, budget: float | None, method
     if out.ok:
         sched = out.schedule
         assert dict(sched.capacity) == dict(inst.capacity)
-        rep = validate(trace, hardware, sched)
+        rep = validate(trace, hardware, sched, dict(inst.capacity))
         assert rep.valid, f"{method}: {[str(e) for e in rep.errors[:3]]}"
         assert sched.solver["method"] == method and sched.solver["objective"] == rep.metrics.makespan
         bound = out.bound
