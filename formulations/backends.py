@@ -12,6 +12,14 @@ ships), or the name of any other solver PuLP drives (``GUROBI``, ``CPLEX_CMD``..
 is then PuLP's (and ``optimal`` is reported as ``feasible`` when a time limit was set, since it
 cannot be told apart from a stop on time).
 
+Time limits hold from the call, not from the moment the back end starts: with a ``deadline``
+(:class:`solver.deadline.Deadline`), the model is passed to HiGHS in bulk while polling it, and
+HiGHS's own limit is the time left once the model is in; CBC gets the time left after PuLP has
+written its model file, and since CBC does not look at its limit during its first LP, a CBC still
+running at the deadline is interrupted (SIGINT, which makes it stop with its best solution) and
+killed :data:`CBC_KILL_GRACE_S` seconds later. A deadline that passes before the back end runs
+gives status ``timeout`` (detail :data:`NOT_STARTED`).
+
 Examples
 --------
 >>> import pulp
@@ -30,6 +38,8 @@ import contextlib
 import math
 import os
 import re
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,8 +49,19 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from solver.deadline import Deadline, OutOfTime, Poll
+
 #: Relative MIP gap at which a back end may stop and call it optimal.
 MIP_REL_GAP = 1e-7
+
+#: Seconds CBC gets to write its best solution after the SIGINT at the deadline, before SIGKILL.
+CBC_KILL_GRACE_S = 0.5
+
+#: The detail of a solve whose deadline passed before the back end ran.
+NOT_STARTED = "time limit reached before the solve began"
+
+#: Rows (and columns) passed to HiGHS between two readings of the clock.
+PASS_POLL_EVERY = 512
 
 
 @dataclass(frozen=True)
@@ -215,14 +236,91 @@ def follow_file(path: str, stream: Any, poll_s: float = 0.1) -> Iterator[None]:
         th.join()
 
 
+def pass_to_highs(lp: Any, mip: bool = True, tick: Callable[[], None] | None = None) -> None:
+    """Pass a PuLP problem to its ``lp.solverModel`` (a ``highspy.Highs``) in bulk, as PuLP's
+    own adapter does one column and one row at a time (about twice as fast; ``tick`` is called
+    once per column and row, a :class:`solver.deadline.Poll` to stop a pass that runs out of time).
+
+    Sets ``index`` on every variable and constraint, as PuLP's adapter does, for reading the
+    solution back.
+
+    Examples
+    --------
+    >>> import highspy, pulp
+    >>> p = pulp.LpProblem("b", pulp.LpMinimize)
+    >>> x, y = pulp.LpVariable("x", 0, 4, cat="Integer"), pulp.LpVariable("y", 1)
+    >>> p += x + 2 * y
+    >>> p += x + y >= 2.5
+    >>> p.solverModel = highspy.Highs()
+    >>> pass_to_highs(p)
+    >>> p.solverModel.getNumCol(), p.solverModel.getNumRow(), p.solverModel.getNumNz()
+    (2, 1, 2)
+    """
+    import highspy
+    import numpy as np
+    import pulp
+
+    h = lp.solverModel
+    inf = highspy.kHighsInf
+    tick = tick or (lambda: None)
+    mult = -1.0 if lp.sense == pulp.LpMaximize else 1.0
+    variables = lp.variables()
+    n = len(variables)
+    cost = np.zeros(n)
+    lower = np.empty(n)
+    upper = np.empty(n)
+    ints: list[int] = []
+    objective = lp.objective if lp.objective is not None else {}
+    for i, var in enumerate(variables):
+        tick()
+        var.index = i
+        c = objective.get(var, 0.0)
+        if c:
+            cost[i] = mult * c
+        lower[i] = -inf if var.lowBound is None else var.lowBound
+        upper[i] = inf if var.upBound is None else var.upBound
+        if var.cat == pulp.LpInteger and mip:
+            ints.append(i)
+    none = np.zeros(0, dtype=np.int32)
+    if n:
+        h.addCols(n, cost, lower, upper, 0, none, none, np.zeros(0))
+    if ints:
+        h.changeColsIntegrality(len(ints), np.array(ints, dtype=np.int32),
+                                np.full(len(ints), highspy.HighsVarType.kInteger))
+    cons = list(lp._constraints.values())
+    m = len(cons)
+    starts = np.empty(m, dtype=np.int32)
+    rlo = np.empty(m)
+    rup = np.empty(m)
+    index: list[int] = []
+    value: list[float] = []
+    for r, con in enumerate(cons):
+        tick()
+        con.index = r
+        starts[r] = len(index)
+        for var, coef in con.items():
+            if coef != 0:
+                index.append(var.index)
+                value.append(coef)
+        lb, ub = con.getLb(), con.getUb()
+        rlo[r] = -inf if lb is None else lb
+        rup[r] = inf if ub is None else ub
+    if m:
+        h.addRows(m, rlo, rup, len(index), starts, np.array(index, dtype=np.int32), np.array(value, dtype=np.float64))
+
+
 def _highs_solver(start: Mapping[str, float] | None, on_bound: Callable[[float], bool] | None = None,
-                  offset: float = 0.0, **kw: Any) -> Any:
+                  offset: float = 0.0, until: Deadline | None = None, **kw: Any) -> Any:
     import highspy
     import pulp
 
     class _HiGHSWithStart(pulp.HiGHS):
-        """PuLP's highspy adapter that also passes a MIP start, and sends the log (``msg``) to
-        ``sys.stderr`` through HiGHS's logging callback."""
+        """PuLP's highspy adapter that also passes a MIP start, sends the log (``msg``) to
+        ``sys.stderr`` through HiGHS's logging callback, passes the model in bulk and, with a
+        deadline, polls it while passing the model and gives HiGHS the time left as its limit."""
+
+        def buildSolverModel(self, lp: Any) -> None:  # noqa: N802 - PuLP's name
+            pass_to_highs(lp, self.mip, Poll(until, PASS_POLL_EVERY) if until is not None else None)
 
         def callSolver(self, lp: Any) -> None:  # noqa: N802 - PuLP's name
             h = lp.solverModel
@@ -249,12 +347,123 @@ def _highs_solver(start: Mapping[str, float] | None, on_bound: Callable[[float],
                         event.interrupt()
 
                 h.cbMipInterrupt.subscribe(poll)
+            if until is not None:
+                until.check("the model's transfer to HiGHS")
+                left = until.left()
+                if self.timeLimit is None or left < float(self.timeLimit):
+                    h.setOptionValue("time_limit", float(left))
             # HiGHS keeps one thread scheduler per process, sized by the first solve's `threads`;
             # a later solve asking for another count fails with status "Not Set" unless reset.
             h.resetGlobalScheduler(True)
             h.run()
 
     return _HiGHSWithStart(**kw)
+
+
+def wait_until(proc: Any, until: Deadline | None, grace: float = CBC_KILL_GRACE_S,
+               poll_s: float = 0.05) -> tuple[int | None, bool]:
+    """Wait for a solver's process, interrupting it at ``until``: SIGINT (CBC then stops and writes
+    its best solution), then SIGKILL ``grace`` seconds later.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        Anything with ``wait(timeout)``, ``send_signal`` and ``kill``.
+    until : Deadline or None
+        None waits for as long as the process runs.
+    grace : float
+        Seconds between SIGINT and SIGKILL (on ``until``'s clock).
+    poll_s : float
+        Longest single wait, in seconds.
+
+    Returns
+    -------
+    (int or None, bool)
+        The exit status, and whether the process was interrupted.
+
+    Examples
+    --------
+    >>> import sys
+    >>> p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    >>> code, stopped = wait_until(p, Deadline.after(0.2), grace=0.2)
+    >>> stopped, code != 0
+    (True, True)
+    """
+    if until is None:
+        return proc.wait(), False
+    stopped = False
+    kill_at: float | None = None
+    while True:
+        left = until.left() if kill_at is None else max(0.0, kill_at - until.now())
+        try:
+            return proc.wait(timeout=max(0.001, min(poll_s, left))), stopped
+        except subprocess.TimeoutExpired:
+            pass
+        if kill_at is None and until.expired():
+            stopped = True
+            kill_at = until.now() + grace
+            try:
+                proc.send_signal(signal.SIGINT)
+            except (OSError, ValueError):   # pragma: no cover - already gone
+                pass
+        elif kill_at is not None and until.now() >= kill_at:
+            try:
+                proc.kill()
+            except (OSError, ValueError):   # pragma: no cover - already gone
+                pass
+            try:
+                return proc.wait(timeout=5.0), stopped
+            except subprocess.TimeoutExpired:   # pragma: no cover - a process that ignores SIGKILL
+                return None, stopped
+
+
+def _cbc_solver(until: Deadline | None, **kw: Any) -> Any:
+    import pulp
+    from pulp import constants
+
+    class _CbcUntil(pulp.PULP_CBC_CMD):
+        """PuLP's CBC command that gives CBC the time left once its model file is written, and
+        interrupts it at the deadline (:func:`wait_until`); an MPS model only (as PuLP's default)."""
+
+        def solve_CBC(self, lp: Any, use_mps: bool = True) -> int:  # noqa: N802 - PuLP's name
+            if until is None:
+                return super().solve_CBC(lp, use_mps)
+            if not self.executable(self.path):
+                raise pulp.PulpSolverError(f"Pulp: cannot execute {self.path} cwd: {os.getcwd()}")
+            tmp_lp, tmp_mps, tmp_sol, tmp_mst = self.create_tmp_files(lp.name, "lp", "mps", "sol", "mst")
+            vs, var_names, con_names, _ = lp.writeMPS(tmp_mps, rename=1)
+            args = [self.path, tmp_mps] + (["-max"] if lp.sense == constants.LpMaximize else [])
+            if self.optionsDict.get("warmStart", False):
+                self.writesol(tmp_mst, lp, vs, var_names, con_names)
+                args += ["-mips", tmp_mst]
+            if until.expired():
+                self.delete_tmp_files(tmp_mps, tmp_lp, tmp_sol, tmp_mst)
+                raise OutOfTime(NOT_STARTED)
+            limit = until.left() if self.timeLimit is None else min(float(self.timeLimit), until.left())
+            args += ["-sec", f"{max(0.01, limit):.3f}"]
+            for option in self.options + self.getOptions():
+                args += ("-" + option).split()
+            args += ["-solve" if self.mip else "-initialSolve", "-printingOptions", "all", "-solution", tmp_sol]
+            log_path = self.optionsDict.get("logPath")
+            with open(log_path, "w") if log_path else open(os.devnull, "w") as pipe:
+                proc = subprocess.Popen(args, stdout=pipe, stderr=pipe, stdin=subprocess.DEVNULL)
+                code, stopped = wait_until(proc, until)
+            if not os.path.exists(tmp_sol) or (code != 0 and not stopped):
+                self.delete_tmp_files(tmp_mps, tmp_lp, tmp_sol, tmp_mst)
+                if stopped:
+                    raise OutOfTime("CBC was stopped at the time limit before it wrote a solution")
+                raise pulp.PulpSolverError(f"Pulp: Error while executing {self.path} (exit status {code})")
+            status, values, reduced, shadow, slacks, sol_status = self.readsol_MPS(tmp_sol, lp, vs, var_names,
+                                                                                  con_names)
+            lp.assignVarsVals(values)
+            lp.assignVarsDj(reduced)
+            lp.assignConsPi(shadow)
+            lp.assignConsSlack(slacks, activity=True)
+            lp.assignStatus(status, sol_status)
+            self.delete_tmp_files(tmp_mps, tmp_lp, tmp_sol, tmp_mst)
+            return status
+
+    return _CbcUntil(**kw)
 
 
 def _highs_log(event: Any) -> None:
@@ -266,7 +475,7 @@ def _highs_log(event: Any) -> None:
 def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = None,
                threads: int | None = None, start: Mapping[str, float] | None = None, msg: bool = False,
                mip: bool = True, rel_gap: float | None = None, lp_method: str | None = None,
-               on_bound: Callable[[float], bool] | None = None) -> SolverOutcome:
+               on_bound: Callable[[float], bool] | None = None, deadline: Deadline | None = None) -> SolverOutcome:
     """Solve a PuLP problem (minimisation) and report the back end's own status.
 
     Parameters
@@ -275,7 +484,7 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     backend : str
         ``highs``, ``cbc`` or another PuLP solver name.
     time_limit : float, optional
-        Seconds.
+        Seconds from this call (passing the model to the back end included).
     threads : int, optional
     start : Mapping[str, float], optional
         A MIP start, by variable name (variables left out start at their lower bound).
@@ -296,6 +505,9 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
         thread) with the dual bound so far, objective constant included (``-inf`` before there is
         one); returning True stops the solve, which then reads as a time limit (``feasible`` or
         ``timeout`` with that bound). Other back ends ignore it.
+    deadline : Deadline, optional
+        When the solve must be over, whatever ``time_limit`` says (the sooner counts); past it
+        before the back end runs, the status is ``timeout`` with detail :data:`NOT_STARTED`.
 
     Returns
     -------
@@ -312,9 +524,15 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
     'infeasible'
     """
     t0 = time.perf_counter()
+    until = deadline
+    if time_limit is not None:
+        own = Deadline.after(time_limit, clock=deadline.clock if deadline is not None else time.perf_counter)
+        until = own.sooner(deadline)
+    if until is not None and until.expired():
+        return SolverOutcome("timeout", None, None, 0.0, NOT_STARTED)
     offset = float(prob.objective.constant) if prob.objective is not None else 0.0
     out = _solve(prob, backend, time_limit, threads, start, msg, mip, MIP_REL_GAP if rel_gap is None else rel_gap,
-                 lp_method, on_bound, offset)
+                 lp_method, on_bound, offset, until)
     if offset:
         out = SolverOutcome(out.status, None if out.objective is None else out.objective + offset,
                             None if out.bound is None else out.bound + offset, out.wall_s, out.detail, out.values)
@@ -325,7 +543,7 @@ def solve_pulp(prob: Any, backend: str = "highs", *, time_limit: float | None = 
 def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | None,
            start: Mapping[str, float] | None, msg: bool, mip: bool, rel_gap: float,
            lp_method: str | None = None, on_bound: Callable[[float], bool] | None = None,
-           offset: float = 0.0) -> SolverOutcome:
+           offset: float = 0.0, until: Deadline | None = None) -> SolverOutcome:
     """Run the back end; objective and bound exclude the objective's constant (as solvers report)."""
     import pulp
 
@@ -335,11 +553,13 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
         opts: dict[str, Any] = {"mip_rel_gap": rel_gap, "mip_abs_gap": 1e-9}
         if lp_method is not None and not mip:
             opts["solver"] = lp_method
-        solver = _highs_solver(start if mip else None, on_bound if mip else None, offset, mip=mip, msg=msg,
+        solver = _highs_solver(start if mip else None, on_bound if mip else None, offset, until, mip=mip, msg=msg,
                                timeLimit=time_limit, threads=threads, **opts)
         try:
             with quiet_stdout():
                 prob.solve(solver)
+        except OutOfTime:
+            return SolverOutcome("timeout", None, None, time.perf_counter() - t0, NOT_STARTED)
         except Exception as exc:  # pragma: no cover - solver crash
             return SolverOutcome("error", None, None, time.perf_counter() - t0, f"HiGHS failed: {exc}")
         return _read_highs(prob, time.perf_counter() - t0, mip)
@@ -353,11 +573,13 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
                         v.setInitialValue(start[v.name])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)   # PuLP 3 deprecates its bundled CBC
-                solver = pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_limit, threads=threads,
-                                           gapRel=rel_gap, warmStart=bool(start), logPath=log)
+                solver = _cbc_solver(until, mip=mip, msg=False, timeLimit=time_limit, threads=threads,
+                                     gapRel=rel_gap, warmStart=bool(start), logPath=log)
             try:
                 with follow_file(log, sys.stderr) if msg else contextlib.nullcontext():
                     prob.solve(solver)
+            except OutOfTime as exc:
+                return SolverOutcome("timeout", None, None, time.perf_counter() - t0, str(exc))
             except Exception as exc:
                 return SolverOutcome("error", None, None, time.perf_counter() - t0, f"CBC failed: {exc}")
             with open(log, encoding="utf-8", errors="replace") as fh:
@@ -365,6 +587,8 @@ def _solve(prob: Any, backend: str, time_limit: float | None, threads: int | Non
         finally:
             os.unlink(log)
         return _read_cbc(prob, text, time.perf_counter() - t0)
+    if until is not None:
+        time_limit = until.left()
     try:
         solver = pulp.getSolver(backend, msg=msg, timeLimit=time_limit, **({"threads": threads} if threads else {}))
         with stdout_to_stderr() if msg else quiet_stdout():
@@ -449,6 +673,10 @@ def _read_cbc(prob: Any, log: str, wall: float) -> SolverOutcome:
 def write_model(prob: Any, path: str) -> str:
     """Export ``prob`` to ``path`` (``.mps`` or ``.lp``, chosen by the suffix); returns the path.
 
+    The file is written atomically like every other output (PuLP writes a scratch copy, which
+    :func:`solver.fileio.write_bytes_atomic` then puts in place): a killed solve leaves either
+    the previous file or none, never a truncated model.
+
     Examples
     --------
     >>> import pulp, tempfile, os
@@ -459,11 +687,20 @@ def write_model(prob: Any, path: str) -> str:
     >>> write_model(p, f) == f and os.path.getsize(f) > 0
     True
     """
+    import tempfile
+
+    from solver.fileio import write_bytes_atomic
+
     low = path.lower()
-    if low.endswith(".mps"):
-        prob.writeMPS(path)
-    elif low.endswith(".lp"):
-        prob.writeLP(path)
-    else:
+    if not low.endswith((".mps", ".lp")):
         raise ValueError(f"model file {path!r}: use a .mps or .lp suffix")
+    with tempfile.TemporaryDirectory(prefix="tierplan-model-") as scratch:
+        tmp = os.path.join(scratch, "model.mps" if low.endswith(".mps") else "model.lp")
+        if low.endswith(".mps"):
+            prob.writeMPS(tmp)
+        else:
+            prob.writeLP(tmp)
+        with open(tmp, "rb") as fh:
+            data = fh.read()
+    write_bytes_atomic(path, data)
     return path

@@ -43,9 +43,10 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from solver.deadline import Deadline, OutOfTime, Poll
 from solver.model import AT_START
 
 from formulations.common import COMPUTE, JointRecompute, Problem, joint_recomputes
@@ -69,6 +70,12 @@ START_CUTS_MAX = 3000
 #: otherwise the answer is ``feasible`` with that bound.
 CLOCK_OPTIMAL_REL = 1e-4
 
+#: Steps of the model's build (gaps, tensors) between two readings of the clock.
+BUILD_POLL_EVERY = 64
+
+#: Fewest seconds a search is given once it starts (CP-SAT needs a moment to load the model).
+MIN_SEARCH_S = 0.05
+
 
 @dataclass(frozen=True)
 class CpOptions:
@@ -81,6 +88,10 @@ class CpOptions:
     max_overhead, makespan : float or None
         As for :class:`formulations.milp.MilpOptions`.
     time_limit : float or None
+        Seconds for the whole solve, building the model and completing the hints included.
+    deadline : Deadline or None
+        When the solve must be over, whatever ``time_limit`` says (the sooner counts); the build
+        polls it (status ``timeout`` when it passes before the search).
     threads : int or None
         CP-SAT workers.
     seed : int
@@ -126,6 +137,7 @@ class CpOptions:
     race: Any = None
     measure: Any = None
     lns_first: float = 0.0
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -444,7 +456,9 @@ class _Model:
         self.leave: dict[int, Any] = {}
         self.f_hops: dict[tuple[int, str], list[tuple[Any, Any, int]]] = {}
         self.rc: dict[int, tuple[Any, Any, int]] = {}
+        tick = Poll(opts.deadline, BUILD_POLL_EVERY)
         for gi, vias in self.gap_opts.items():
+            tick()
             g = problem.gaps[gi]
             ep = problem.epochs[g.epoch]
             size = tr.tensors[g.tensor].bytes
@@ -561,6 +575,7 @@ class _Model:
                 self._either(st0, d0, gj, [self.w_lit[(e, x)], self.leave[gj]], f"wsrc{e}_{gj}")
         # ---- residency in the compute tier ---------------------------------------------------
         for t, tensor in enumerate(tr.tensors):
+            tick()
             if tr.death[t] == AT_START:
                 continue
             prod = tr.producer[t]
@@ -756,20 +771,39 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
     t0 = time.perf_counter()
     if opts.objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {opts.objective!r}; expected one of {', '.join(OBJECTIVES)}")
-    mm = _Model(problem, opts)
-    mm.build()
+    until = opts.deadline
+    if opts.time_limit is not None:
+        until = Deadline.after(opts.time_limit, clock=until.clock if until is not None else time.perf_counter
+                               ).sooner(until)
+    mm = _Model(problem, replace(opts, deadline=until))
+    try:
+        if until is not None:
+            until.check("the CP-SAT model's build")
+        mm.build()
+        if until is not None:
+            until.check("the CP-SAT model's build")
+    except OutOfTime:
+        return CpResult("timeout", None, None, None, None, mm.res, mm.exact,
+                        {"build_s": round(time.perf_counter() - t0, 3), "built": False,
+                         "message": "the time limit passed before the CP-SAT model was built",
+                         "resolution_s": mm.res, "exact_clock": mm.exact, "resolution_source": mm.res_source})
     build_s = time.perf_counter() - t0
     stats_hint = "none"
     starts: list[tuple[int, list[int], str]] = []
-    budget = max(0.5, 0.1 * (opts.time_limit or 60.0))
+
+    def budget() -> float:
+        """Seconds for completing one hint: a tenth of the limit, at most a tenth of the time left."""
+        b = max(0.5, 0.1 * (opts.time_limit or 60.0))
+        return b if until is None else max(MIN_SEARCH_S, min(b, 0.1 * until.left()))
+
     if opts.warm is not None:
-        got = _complete(mm, _warm_values(mm, opts.warm), opts.threads or 1, budget)
+        got = _complete(mm, _warm_values(mm, opts.warm), opts.threads or 1, budget())
         if got is not None:
             starts.append((got[0], got[1], "warm schedule"))
     if opts.stage_plan is not None:
         sh = _stage_hint(mm, *opts.stage_plan)
         if sh is not None:
-            got = _complete(mm, sh[0], opts.threads or 1, budget)
+            got = _complete(mm, sh[0], opts.threads or 1, budget())
             if got is not None:
                 starts.append((got[0], got[1], "stage plan"))
     mm.m.clear_hints()
@@ -781,7 +815,7 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
         solver = cp_model.CpSolver()
         prm = solver.parameters
         if left is not None:
-            prm.max_time_in_seconds = max(0.1, left)
+            prm.max_time_in_seconds = max(MIN_SEARCH_S, left)
         prm.num_workers = opts.threads or 1
         # one worker alone runs one search and no neighbourhood search; interleaving runs CP-SAT's
         # portfolio (LNS from the hint included) in turns on the one thread: on the tiny suite at
@@ -802,12 +836,12 @@ def solve_cpsat(problem: Problem, opts: CpOptions) -> CpResult:
         return solver, solver.solve(mm.m, callback)
 
     def left() -> float | None:
-        return None if opts.time_limit is None else max(0.5, opts.time_limit - (time.perf_counter() - t0))
+        return None if until is None else until.left()
 
     t_search = time.perf_counter()
     first = None
     stats_lns: dict[str, Any] = {}
-    if opts.lns_first > 0 and starts and opts.time_limit is not None:
+    if opts.lns_first > 0 and starts and until is not None:
         # neighbourhood search alone from the hint, then the whole portfolio from its best
         lns_s = opts.lns_first * (left() or 0.0)
         first = search(lns_s, True)

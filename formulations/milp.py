@@ -45,14 +45,19 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from solver.deadline import Deadline, OutOfTime, Poll
 
 from formulations.backends import SolverOutcome, solve_pulp, write_model
 from formulations.common import Problem
 from formulations.stages import REC, Choice, Layout, StagePlan, evaluate, layout_for, stage_footprints
 
 OBJECTIVES = ("makespan", "min-memory", "min-bytes")
+
+#: Steps of the model's build (options, stages, ranges) between two readings of the clock.
+BUILD_POLL_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class MilpOptions:
     relax : bool
         Solve the LP relaxation only.
     time_limit : float or None
+        Seconds for the whole solve, building the model included.
     threads : int or None
     write_model : str or None
         Export the model (``.mps`` / ``.lp``) before solving.
@@ -85,6 +91,9 @@ class MilpOptions:
         limit. HiGHS does not poll inside the sub-MIPs of its primal heuristics, which it sizes
         by the time left before ``time_limit``, so one started before ``soft_limit`` runs to its
         end instead of being cut short.
+    deadline : Deadline or None
+        When the solve must be over, whatever ``time_limit`` says (the sooner counts). The build
+        polls it: a model that cannot be built in time gives status ``timeout`` without a plan.
     """
 
     backend: str = "highs"
@@ -98,6 +107,7 @@ class MilpOptions:
     cuts: bool = True
     msg: bool = False
     soft_limit: float | None = None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -296,8 +306,10 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     bscale = float(max(max(fp, default=1), 1)) if min_mem else float(max(problem.cap, 1))
 
     # ---- variables ---------------------------------------------------------------------------
+    tick = Poll(opts.deadline, BUILD_POLL_EVERY)
     c: dict[tuple[int, str, int], Any] = {}
     for (e, x), (lo, hi) in idx.c_range.items():
+        tick()
         for k in range(lo, hi + 1):
             c[(e, x, k)] = V(f"c_{e}_{x}_{k}", 0, 1, cat)
         for k in range(lo, hi):
@@ -306,6 +318,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     B: dict[tuple[int, str, int], Any] = {}
     y: dict[int, Any] = {}
     for o in idx.opts:
+        tick()
         g = problem.gaps[o.gap]
         if o.via == REC:
             y[o.gap] = V(f"y_{o.gap}", 0, 1, cat)
@@ -368,6 +381,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
 
     # ---- gap constraints ---------------------------------------------------------------------
     for gi, olist in idx.by_gap.items():
+        tick()
         g = problem.gaps[gi]
         ep = problem.epochs[g.epoch]
         if not g.absent:
@@ -401,6 +415,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     for o in idx.opts:
         opts_of_epoch[problem.gaps[o.gap].epoch].append(o)
     for (e, x), (lo, hi) in idx.c_range.items():
+        tick()
         hw_ = problem.route(problem.epochs[e].tensor, C, x).hops
         for j in range(lo, hi + 1):
             k = j - hw_
@@ -429,6 +444,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     for o in idx.opts:
         opts_of_tensor[problem.gaps[o.gap].tensor].append(o)
     for o in idx.opts:
+        tick()
         if o.via != REC:
             continue
         g = problem.gaps[o.gap]
@@ -449,6 +465,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
         cap_var = V("capacity", problem.lower_cap / bscale, problem.cap / bscale, "Continuous")
     absent_at: dict[int, list[tuple[int, Any]]] = defaultdict(list)   # stage -> (bytes, expr)
     for o in idx.opts:
+        tick()
         size = tr.tensors[problem.gaps[o.gap].tensor].bytes
         hi = o.absent[1] if o.B is None else o.B[1]
         for k in range(o.absent[0], hi + 1):
@@ -459,6 +476,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     infeasible_at = None
     n_mem = 0
     for k in range(K):
+        tick()
         ws_terms = [(tr.ops[tr.producer[problem.gaps[o.gap].tensor]].workspace, pulse)
                     for o, pulse in rec_events.get(k, ())]
         ws_terms = [(w, p) for w, p in ws_terms if w > 0]
@@ -496,6 +514,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
     # ---- stage durations ---------------------------------------------------------------------
     loads: dict[tuple[int, str], list[tuple[float, Any]]] = defaultdict(list)
     for (e, x), (lo, hi) in idx.c_range.items():
+        tick()
         ep = problem.epochs[e]
         r = problem.route(ep.tensor, C, x)
         for k in range(lo, hi + 1):
@@ -519,6 +538,7 @@ def build_stage_milp(problem: Problem, opts: MilpOptions) -> StageModel:
         stream_at[k].append(s)
     total: list[Any] = []
     for k in range(K):
+        tick()
         comp = [(tr.ops[tr.producer[problem.gaps[o.gap].tensor]].duration / unit, pulse)
                 for o, pulse in rec_events.get(k, ())]
         if not comp and not stream_at.get(k):
@@ -744,9 +764,24 @@ def solve_stage_milp(problem: Problem, opts: MilpOptions, start: StagePlan | Non
     >>> from formulations.common import build_problem
     >>> solve_stage_milp(build_problem(tr, hw), MilpOptions()).status
     'optimal'
+    >>> solve_stage_milp(build_problem(tr, hw), MilpOptions(deadline=Deadline(0.0, clock=lambda: 1.0))).status
+    'timeout'
     """
     t0 = time.perf_counter()
-    model = build_stage_milp(problem, opts)
+    until = opts.deadline
+    if opts.time_limit is not None:
+        until = Deadline.after(opts.time_limit, clock=until.clock if until is not None else time.perf_counter
+                               ).sooner(until)
+    try:
+        if until is not None:
+            until.check("the stage MILP's build")
+        model = build_stage_milp(problem, replace(opts, deadline=until))
+    except OutOfTime:
+        why = "the time limit passed before the stage MILP was built"
+        if opts.write_model:
+            why += f" (the model was not written to {opts.write_model})"
+        return MilpResult("timeout", None, None, None,
+                          stats={"build_s": round(time.perf_counter() - t0, 3), "built": False, "message": why})
     stats: dict[str, Any] = {"build_s": round(model.build_s, 3)}
     if model.infeasible_at is not None:
         k = model.infeasible_at
@@ -761,9 +796,6 @@ def solve_stage_milp(problem: Problem, opts: MilpOptions, start: StagePlan | Non
                  stages=model.layout.K, options=len(model.index.opts))
     if opts.write_model:
         write_model(prob, opts.write_model)
-    limit = opts.time_limit
-    if limit is not None:
-        limit = max(0.5, limit - (time.perf_counter() - t0))
     if not prob.variables():
         plan = StagePlan()
         ev = evaluate(problem, model.layout, plan)
@@ -775,7 +807,7 @@ def solve_stage_milp(problem: Problem, opts: MilpOptions, start: StagePlan | Non
 
         def on_bound(_bound: float) -> bool:
             return time.perf_counter() >= soft_at
-    out: SolverOutcome = solve_pulp(prob, opts.backend, time_limit=limit, threads=opts.threads, start=sv,
+    out: SolverOutcome = solve_pulp(prob, opts.backend, threads=opts.threads, start=sv, deadline=until,
                                     msg=opts.msg, mip=not opts.relax, on_bound=on_bound)
     stats.update(solver=out.detail, solve_s=round(out.wall_s, 3))
     scale = _objective_scale(model)

@@ -41,6 +41,12 @@ that reaches the figure. A makespan limit below a lower bound valid for every sc
 
 Without ``time_limit`` the exact planners stop after :data:`DEFAULT_TIME_LIMIT` seconds.
 
+Time: every stage works from one deadline (:mod:`solver.deadline`): ``SolveOptions.deadline``
+(set by the command, so that loading counts) or ``time_limit`` from the planner's start, whichever
+is sooner. The warm start, each bound, each model's build and each solve gets a share of the time
+*left* (never a limit of its own), builds poll the clock, and a model that cannot be built or
+solved in time leaves the warm start (status ``feasible``; ``timeout`` when there is none).
+
 Examples
 --------
 >>> from solver.model import Trace, Tensor, Op, Hardware, Tier, Link
@@ -65,6 +71,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from solver.deadline import Deadline, deadline_of
 from solver.feasibility import held_at_start, infeasible_reason
 from solver.methods import OBJECTIVES, Instance, ObjectiveResult, PlanResult, SolveOptions
 from solver.model import Schedule, Trace
@@ -244,22 +251,29 @@ def _universal_bound(instance: Instance) -> float | None:
         return None
 
 
-def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, integral: bool = False,
-               race: Race | None = None) -> Any:
-    """The window relaxation (a bound for every schedule), within a share of the time limit and
-    skipped on instances where it would be too large to build (LP) or solve (MILP) quickly.
+def _stage_share(dl: Deadline, limit_s: float, share: float, most: float) -> Deadline:
+    """A bound stage's deadline: ``share`` of the time limit ``limit_s`` (at least a second, but
+    never more than half the time left, nor ``most`` seconds), never past ``dl``."""
+    return dl.within(min(most, max(min(1.0, 0.5 * dl.left()), share * limit_s)))
 
-    With ``race`` (the MILP only) it runs on one thread for all of ``limit_s`` beside the search,
+
+def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, dl: Deadline, integral: bool = False,
+               race: Race | None = None) -> Any:
+    """The window relaxation (a bound for every schedule), within a share of the time limit
+    ``limit_s`` (never past ``dl``, its build included) and skipped on instances where it would be
+    too large to build (LP) or solve (MILP) quickly.
+
+    With ``race`` (the MILP only) it runs on one thread until ``dl`` beside the search,
     offering its bound to the race as it rises and stopping once the race is over."""
     from formulations.relax import window_bound
 
     if not integral:
         return window_bound(instance.trace, instance.hardware, recompute=options.recompute,
-                            time_limit=min(WINDOW_LP_MAX_S, max(1.0, WINDOW_LP_SHARE * limit_s)),
+                            deadline=_stage_share(dl, limit_s, WINDOW_LP_SHARE, WINDOW_LP_MAX_S),
                             max_absence=WINDOW_LP_MAX_ABSENCE, threads=options.threads)
     if race is None:
         return window_bound(instance.trace, instance.hardware, recompute=options.recompute, integral=True,
-                            time_limit=min(WINDOW_MILP_MAX_S, max(1.0, WINDOW_MILP_SHARE * limit_s)),
+                            deadline=_stage_share(dl, limit_s, WINDOW_MILP_SHARE, WINDOW_MILP_MAX_S),
                             max_absence=WINDOW_MILP_MAX_ABSENCE, threads=options.threads)
 
     def poll(value: float) -> bool:
@@ -267,7 +281,7 @@ def _window_lp(instance: Instance, options: SolveOptions, limit_s: float, integr
         return race.done
 
     rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, integral=True,
-                      time_limit=max(0.5, limit_s), max_absence=WINDOW_MILP_MAX_ABSENCE, threads=1, on_bound=poll)
+                      deadline=_backend_deadline(dl), max_absence=WINDOW_MILP_MAX_ABSENCE, threads=1, on_bound=poll)
     if rb.status in ("bound", "infeasible"):
         # HiGHS may solve it without ever polling; no schedule at all ends the race too
         race.offer_lower(rb.value if rb.status == "bound" else math.inf)
@@ -363,8 +377,9 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     bounds = str(extra.get("bounds", "milp"))
     if bounds not in BOUND_STAGES:
         return PlanResult("error", message=f"unknown bounds {bounds!r}; expected one of {', '.join(BOUND_STAGES)}")
-    limit_s = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
-    deadline = t0 + limit_s
+    dl = deadline_of(options, None, DEFAULT_TIME_LIMIT)
+    assert dl is not None
+    limit_s = dl.left()
     why = infeasible_reason(tr, hw)
     if why is not None:
         return PlanResult("infeasible", message=why)
@@ -372,7 +387,8 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     # ---- warm start ---------------------------------------------------------------------------
     warm: Warm | None = None
     if str(extra.get("warm", "")) != "none":
-        warm = best_heuristic(instance, time_limit=max(1.0, 0.2 * limit_s), recompute=options.recompute)
+        warm = best_heuristic(instance, recompute=options.recompute,
+                              deadline=dl.within(max(min(1.0, 0.5 * dl.left()), 0.2 * limit_s)))
     # ---- the objective's makespan limit and its proven floor -----------------------------------
     target: float | None = None
     source: str | None = None
@@ -431,7 +447,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
     def settle(kind: str) -> PlanResult | None:
         """Compute bound stage ``kind``; a result when it proves infeasibility or the warm start."""
         if kind != "cheap" and objective == "makespan":
-            done = record(kind, _window_lp(instance, options, limit_s, integral=kind == "milp"))
+            done = record(kind, _window_lp(instance, options, limit_s, dl, integral=kind == "milp"))
             if done is not None:
                 return done
         if objective == "makespan" and warm is not None and not extra.get("write_model"):
@@ -486,7 +502,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         if done is not None:
             return done
     if windows and warm is not None:
-        return _plan_windows(instance, options, warm, t0, deadline, universal, stats)
+        return _plan_windows(instance, options, warm, t0, dl, universal, stats)
     if (formulation == "milp" and too_big_milp) or (formulation == "cpsat" and too_big_cp) or \
             (formulation == "auto" and too_big_cp and too_big_milp):
         return _warm_result(warm, warm_score, "timeout", f"{formulation}: the model would be too large for this "
@@ -509,7 +525,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         if warm is not None:
             race.offer_upper(warm.makespan)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierplan-window-milp")
-        side = pool.submit(_window_lp, instance, options, _left(deadline), True, race)
+        side = pool.submit(_window_lp, instance, options, limit_s, dl, True, race)
     try:
         if formulation == "auto":
             if not (copies or joint) or objective != "makespan":
@@ -518,28 +534,28 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             else:
                 # the stage MILP first (strong bounds, quick plans), then CP-SAT from its plan
                 stats["route"] = "milp+cpsat"
-                part = max(1.0, AUTO_MILP_SHARE * _left(deadline))
+                part = min(_left(dl), max(1.0, AUTO_MILP_SHARE * _left(dl)))
                 if race is None:
-                    out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, part)
+                    out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, part, dl=dl)
                 else:
                     # the bound is the window MILP's: the stage MILP's job is a plan (see STAGE_ROOT_GRACE)
-                    hard = min(STAGE_ROOT_GRACE * part, max(part, _left(deadline) - part))
-                    out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, hard, soft=part)
+                    hard = min(STAGE_ROOT_GRACE * part, max(part, _left(dl) - part))
+                    out = _run_milp(problem, instance, options, "highs", objective, max_ov, target, hard, soft=part,
+                                    dl=dl)
                 stats.update({f"milp_{k}": v for k, v in out[5].items()
                               if k in ("model_solver", "model_objective")})
                 seed_plan = out[6]
                 milp_sched = out[0]
                 formulation = "cpsat"
-        remaining = _left(deadline)
         if formulation == "milp":
             sched, status, obj, bound, cap, st, _ = _run_milp(problem, instance, options, backend, objective,
-                                                              max_ov, target, remaining)
+                                                              max_ov, target, dl.left(), dl=dl)
         else:
             # the bound side proved its bound before the search began: search for a schedule first
             lns = RACE_LNS_SHARE if (side is not None and side.done() and side.result().status == "bound"
                                      and race is not None and not race.done) else 0.0
             sched, status, obj, bound, cap, st = _run_cpsat(problem, instance, options, objective, max_ov,
-                                                            target, remaining, warm, seed_plan, race, lns)
+                                                            target, dl.left(), warm, seed_plan, race, lns, dl=dl)
     finally:
         if race is not None and pool is not None:
             race.finish()
@@ -576,7 +592,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         if status in ("optimal", "feasible"):
             status = "error"
         if status == "infeasible" and objective == "makespan":
-            return _infeasible(instance, options, formulation, stats)
+            return _infeasible(instance, options, formulation, stats, dl)
         msg = stats.get("decode_error") or stats.get("message") or f"{formulation} found no schedule ({status})"
         if objective == "makespan":
             stage_fb = _stage_fallback(problem, instance)
@@ -585,7 +601,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
                 return PlanResult("feasible", stage_fb[0], objective=stage_fb[1], message=str(msg), stats=stats)
         else:
             if status == "infeasible":
-                proof = _limit_infeasible(instance, options, target, stats)
+                proof = _limit_infeasible(instance, options, target, stats, dl)
                 if proof is not None:
                     return PlanResult("infeasible", message=proof, stats=stats, objective_result=goal(None, None))
                 status = "error"
@@ -603,6 +619,8 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
             note = f"{formulation}'s schedule failed validation ({stats['decode_error']})"
         elif status == "error" and stats.get("message"):
             note = f"{formulation} failed: {stats['message']}"
+        elif status == "timeout" and stats.get("message"):
+            note = f"{formulation}: {stats['message']}"
         return _warm_result(warm, warm_score, "feasible", note, stats, formulation, objective,
                             goal(warm_score, model_bound), universal)
     stats["returned"] = "model"
@@ -628,7 +646,7 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
                    figure, message)
 
 
-def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, started: float, deadline: float,
+def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, started: float, dl: Deadline,
                   bound: float | None, stats: dict[str, Any]) -> PlanResult:
     """``auto`` on an instance too large for one model (or for a proof by one): the warm start
     improved window by window (:mod:`formulations.windows`), each window solved by ``auto`` itself
@@ -645,11 +663,11 @@ def _plan_windows(instance: Instance, options: SolveOptions, warm: Warm, started
 
     def solve_window(sub: Instance, seconds: float) -> Schedule | None:
         opts = SolveOptions(time_limit=seconds, threads=options.threads, seed=options.seed,
-                            recompute=options.recompute, extra={"windows": "off", "bounds": "lp"})
+                            recompute=options.recompute, extra={"windows": "off", "bounds": "lp"}, deadline=dl)
         res = _plan(sub, opts, "auto", "cpsat")
         return res.schedule if res.status in ("optimal", "feasible") else None
 
-    out = improve_by_windows(instance, warm.schedule, solve_window, _left(deadline) + time.perf_counter(),
+    out = improve_by_windows(instance, warm.schedule, solve_window, _left(dl) + time.perf_counter(),
                              size=size, max_size=WINDOW_MAX_SIZE)
     stats.update(route="windows", windows=out.stats["windows"], windows_accepted=out.stats["accepted"],
                  windows_rejected=dict(out.stats["rejected"]), windows_examples=dict(out.stats.get("examples", {})),
@@ -700,10 +718,21 @@ def _warm_result(warm: Warm | None, warm_score: float, status: str, note: str, s
                    f"{note}; returning the {warm.method} schedule")
 
 
-def _left(deadline: float) -> float:
-    """Seconds a back end may use before ``deadline``, keeping a margin to decode and validate."""
-    left = deadline - time.perf_counter()
-    return max(0.5, left - min(2.0, 0.05 * max(left, 0.0)))
+def _left(dl: Deadline) -> float:
+    """Seconds a back end may use before ``dl``, keeping a margin to decode and validate (0.0
+    once it has passed)."""
+    left = dl.left()
+    return max(0.0, left - min(2.0, 0.05 * left))
+
+
+def _stage_deadline(seconds: float, dl: Deadline | None) -> Deadline:
+    """``seconds`` from now, never past ``dl`` (on its clock)."""
+    return Deadline.after(seconds) if dl is None else dl.within(seconds)
+
+
+def _backend_deadline(dl: Deadline) -> Deadline:
+    """``dl`` less the margin that :func:`_left` keeps to decode and validate."""
+    return dl.reserving(0.05, 2.0)
 
 
 def _tag(s: Schedule, method: str, status: str, objective: float | None, bound: float | None) -> Schedule:
@@ -711,7 +740,8 @@ def _tag(s: Schedule, method: str, status: str, objective: float | None, bound: 
     return Schedule(s.trace, s.hardware, s.actions, dict(s.capacity), info)
 
 
-def _limit_infeasible(instance: Instance, options: SolveOptions, target: float, stats: dict[str, Any]) -> str | None:
+def _limit_infeasible(instance: Instance, options: SolveOptions, target: float, stats: dict[str, Any],
+                      dl: Deadline | None = None) -> str | None:
     """Why no schedule keeps the makespan limit ``target``, when the window LP relaxation proves it.
 
     The relaxation bounds the makespan of every schedule at the instance's capacity, hence at any
@@ -719,7 +749,7 @@ def _limit_infeasible(instance: Instance, options: SolveOptions, target: float, 
     """
     from formulations.relax import window_bound
 
-    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, time_limit=30.0)
+    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, time_limit=30.0, deadline=dl)
     stats["relaxation"] = rb.status
     if rb.status == "infeasible":
         return rb.message
@@ -729,11 +759,12 @@ def _limit_infeasible(instance: Instance, options: SolveOptions, target: float, 
     return None
 
 
-def _infeasible(instance: Instance, options: SolveOptions, formulation: str, stats: dict[str, Any]) -> PlanResult:
+def _infeasible(instance: Instance, options: SolveOptions, formulation: str, stats: dict[str, Any],
+                dl: Deadline | None = None) -> PlanResult:
     """The formulation has no solution: infeasible only when the window relaxation proves it."""
     from formulations.relax import window_bound
 
-    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, time_limit=30.0)
+    rb = window_bound(instance.trace, instance.hardware, recompute=options.recompute, time_limit=30.0, deadline=dl)
     stats["relaxation"] = rb.status
     if rb.status == "infeasible":
         return PlanResult("infeasible", message=rb.message, stats=stats)
@@ -756,7 +787,11 @@ def _stage_fallback(problem: Problem, instance: Instance) -> tuple[Schedule, flo
 
 
 def _run_milp(problem: Problem, instance: Instance, options: SolveOptions, backend: str, objective: str,
-              max_ov: float, target: float | None, remaining: float, soft: float | None = None) -> tuple[Any, ...]:
+              max_ov: float, target: float | None, remaining: float, soft: float | None = None,
+              dl: Deadline | None = None) -> tuple[Any, ...]:
+    """The stage MILP (its MIP start, build, solve and decode) within ``remaining`` seconds, never
+    past ``dl``."""
+    until = _stage_deadline(remaining, dl)
     from formulations.milp import MilpOptions, solve_stage_milp
     from formulations.stages import layout_for, plan_steps
 
@@ -764,12 +799,11 @@ def _run_milp(problem: Problem, instance: Instance, options: SolveOptions, backe
     limit = problem.lower_cap if objective == "min-memory" else None
     lay = layout_for(problem, limit)
     t_in = time.perf_counter()
-    start = stage_heuristic(problem, lay, deadline=t_in + 0.1 * remaining) \
+    start = stage_heuristic(problem, lay, deadline=until.share(0.1)) \
         if objective == "makespan" else None
-    remaining = _left(t_in + remaining)
     opts = MilpOptions(backend=backend, objective=objective, max_overhead=max_ov,
                        makespan=target if objective == "min-bytes" else None,
-                       time_limit=remaining, threads=options.threads,
+                       deadline=_backend_deadline(until), threads=options.threads,
                        write_model=extra.get("write_model"), msg=bool(extra.get("log", False)),
                        soft_limit=None if soft is None else max(0.5, soft - (time.perf_counter() - t_in)))
     res = solve_stage_milp(problem, opts, start)
@@ -804,7 +838,10 @@ def _validated_makespan(instance: Instance, steps: list[Any]) -> float | None:
 def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, objective: str, max_ov: float,
                target: float | None, remaining: float, warm: Warm | None,
                seed_plan: tuple[Any, Any] | None = None, race: Race | None = None,
-               lns_first: float = 0.0) -> tuple[Any, ...]:
+               lns_first: float = 0.0, dl: Deadline | None = None) -> tuple[Any, ...]:
+    """The CP-SAT model (its hints, build, search and decode) within ``remaining`` seconds, never
+    past ``dl``."""
+    until = _stage_deadline(remaining, dl)
     from formulations.cpsat import CpOptions, solve_cpsat
 
     from formulations.stages import layout_for
@@ -813,15 +850,13 @@ def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, obje
     stage_plan = seed_plan
     if objective == "makespan" and stage_plan is None:
         lay = layout_for(problem)
-        t_in = time.perf_counter()
-        plan = stage_heuristic(problem, lay, deadline=t_in + 0.1 * remaining)
-        remaining = _left(t_in + remaining)
+        plan = stage_heuristic(problem, lay, deadline=until.share(0.1))
         if plan is not None:
             stage_plan = (lay, plan)
     res_s = extra.get("resolution")
     opts = CpOptions(stage_plan=stage_plan, objective=objective, max_overhead=max_ov,
                      makespan=target if objective == "min-bytes" else None,
-                     time_limit=remaining, threads=options.threads, seed=options.seed,
+                     deadline=_backend_deadline(until), threads=options.threads, seed=options.seed,
                      resolution=None if res_s is None else parse_time(res_s),
                      warm=warm.schedule if warm is not None else None, log=bool(extra.get("log", False)),
                      race=race, measure=None if race is None else partial(_validated_makespan, instance),
@@ -833,6 +868,8 @@ def _run_cpsat(problem: Problem, instance: Instance, options: SolveOptions, obje
     st = {f"model_{k}": v for k, v in res.stats.items()}
     st["model_objective"], st["model_bound"] = res.objective, res.bound
     if res.steps is None:
+        if "message" in res.stats:
+            st["message"] = res.stats["message"]
         return None, res.status, None, res.bound, None, st
     caps = dict(instance.capacity)
     if res.capacity is not None:

@@ -59,9 +59,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from solver.deadline import Deadline, OutOfTime, Poll
 from solver.model import AT_START, Hardware, Trace
 
-from formulations.backends import solve_pulp
+from formulations.backends import NOT_STARTED, solve_pulp
 from formulations.common import footprints, op_requirement
 from solver.plans import route
 
@@ -100,9 +101,14 @@ class BoundResult:
     stats: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Steps of the relaxation's build (tensors, gaps, constraints) between two readings of the clock.
+BUILD_POLL_EVERY = 64
+
+
 def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, time_limit: float | None = None,
                  backend: str = "highs", max_absence: int | None = None, integral: bool = False,
-                 threads: int | None = None, on_bound: Callable[[float], bool] | None = None) -> BoundResult:
+                 threads: int | None = None, on_bound: Callable[[float], bool] | None = None,
+                 deadline: Deadline | None = None) -> BoundResult:
     """Solve the window LP relaxation (see the module docstring).
 
     Parameters
@@ -112,6 +118,10 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     recompute : bool
         Whether schedules may recompute (False removes that way back, raising the bound).
     time_limit : float, optional
+        Seconds for the whole call: building the model counts (the build polls the clock and
+        gives up with status ``timeout`` when the time is up).
+    deadline : Deadline, optional
+        When the call must be over, whatever ``time_limit`` says (the sooner counts).
     backend : str
         An LP back end PuLP drives (``highs`` by default).
     max_absence : int, optional
@@ -138,10 +148,32 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
     >>> hw = Hardware("h", "HBM", (Tier("HBM", 100),))
     >>> window_bound(tr, hw.with_capacity({"HBM": 4})).status
     'infeasible'
+    >>> window_bound(tr, hw, deadline=Deadline(0.0, clock=lambda: 1.0)).status
+    'timeout'
     """
+    until = deadline
+    if time_limit is not None:
+        own = Deadline.after(time_limit, clock=deadline.clock if deadline is not None else time.perf_counter)
+        until = own.sooner(deadline)
+    t0 = time.perf_counter()
+    try:
+        return _window_bound(trace, hardware, recompute, backend, max_absence, integral, threads, on_bound, until)
+    except OutOfTime:
+        return BoundResult("timeout", trace.compute_time, f"{'MILP' if integral else 'LP'} stopped: the time limit "
+                           "passed while the relaxation was being built",
+                           {"build_s": round(time.perf_counter() - t0, 3), "solver": NOT_STARTED, "integral": integral})
+
+
+def _window_bound(trace: Trace, hardware: Hardware, recompute: bool, backend: str, max_absence: int | None,
+                  integral: bool, threads: int | None, on_bound: Callable[[float], bool] | None,
+                  until: Deadline | None) -> BoundResult:
+    """:func:`window_bound` with its deadline (raises :class:`OutOfTime` while building)."""
     import pulp
 
     t0 = time.perf_counter()
+    tick = Poll(until, BUILD_POLL_EVERY)
+    if until is not None:
+        until.check("the relaxation's build")
     C = hardware.compute_tier
     cap = hardware.capacity[C]
     n = len(trace.ops)
@@ -210,6 +242,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
 
     n_a = 0
     for t, tensor in enumerate(trace.tensors):
+        tick()
         death = trace.death[t]
         if death == AT_START:
             continue
@@ -275,6 +308,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         for _, _, version, inside in gap_list:
             write_queries[version].update(w for i in inside for w in (stall_window(i - 1), run_window(i)))
         for p_op, q_op, version, inside in gap_list:
+            tick()
             # the initial copy elsewhere stands in for a write until the first update
             home = prod < 0 and init != C and version == -1
             returning = q_op < n
@@ -334,6 +368,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         lines.append(pulp.lpSum(d * v for d, v in items) <= cap_w)
     prob += pulp.lpSum(D.values()) + compute / unit
     for k, c in enumerate(lines):
+        tick()
         prob += c, f"c{k}"
     build = time.perf_counter() - t0
     def seconds(value: float) -> float:
@@ -342,7 +377,7 @@ def window_bound(trace: Trace, hardware: Hardware, *, recompute: bool = True, ti
         return float(max(compute, value * unit * (1 - 1e-9)))
 
     # the MILP is solved to a zero gap: its dual bound is the figure, and small models close fast
-    out = solve_pulp(prob, backend, time_limit=time_limit, mip=integral, threads=threads, rel_gap=0.0,
+    out = solve_pulp(prob, backend, mip=integral, threads=threads, rel_gap=0.0, deadline=until,
                      lp_method=LP_METHOD, on_bound=None if on_bound is None else (lambda b: on_bound(seconds(b))))
     stats = {"variables": len(prob.variables()), "constraints": prob.numConstraints(), "absence_vars": n_a,
              "critical_ops": len(crit), "build_s": round(build, 3), "solve_s": round(out.wall_s, 3),
@@ -421,7 +456,7 @@ def _absence_count(trace: Trace, crit: list[int]) -> int:
                for t in range(len(trace.tensors)) if trace.death[t] != AT_START for p_op, q_op in _gaps(trace, t))
 
 
-def stage_lp_bound(problem: Any, time_limit: float | None = None) -> float | None:
+def stage_lp_bound(problem: Any, time_limit: float | None = None, deadline: Deadline | None = None) -> float | None:
     """LP relaxation of the stage MILP (a bound for the stage model only, not for every schedule).
 
     Examples
@@ -434,5 +469,5 @@ def stage_lp_bound(problem: Any, time_limit: float | None = None) -> float | Non
     """
     from formulations.milp import MilpOptions, solve_stage_milp
 
-    res = solve_stage_milp(problem, MilpOptions(relax=True, time_limit=time_limit))
+    res = solve_stage_milp(problem, MilpOptions(relax=True, time_limit=time_limit, deadline=deadline))
     return res.objective

@@ -25,8 +25,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from solver.methods import Instance, SolveOptions, get_method, method_names
 from collections.abc import Mapping
+
+from solver.deadline import Deadline
+from solver.methods import Instance, SolveOptions, get_method, method_names
 
 from solver.model import Copy, Free, Recompute, Schedule
 from solver.timing import Report, validate
@@ -62,17 +64,21 @@ class Warm:
 
 
 def best_heuristic(instance: Instance, time_limit: float | None = None, recompute: bool = True,
-                   methods: tuple[str, ...] = WARM_METHODS) -> Warm | None:
+                   methods: tuple[str, ...] = WARM_METHODS, deadline: Deadline | None = None) -> Warm | None:
     """The best valid schedule among the registered heuristics ``methods`` (None if none is valid).
 
     Parameters
     ----------
     instance : Instance
     time_limit : float, optional
-        Passed to each heuristic.
+        Seconds for all of them together (from this call).
     recompute : bool
     methods : tuple[str, ...]
         Heuristics to try (unregistered names are skipped).
+    deadline : Deadline, optional
+        When they must be done, whatever ``time_limit`` says (the sooner counts): each heuristic
+        stops there (status ``timeout``, no warm start from it). ``keep``, one linear pass and the
+        fallback, is tried whatever the time left.
 
     Examples
     --------
@@ -84,11 +90,15 @@ def best_heuristic(instance: Instance, time_limit: float | None = None, recomput
     """
     best: Warm | None = None
     known = set(method_names())
+    until = deadline
+    if time_limit is not None:
+        until = Deadline.after(time_limit, clock=deadline.clock if deadline is not None else time.perf_counter
+                               ).sooner(deadline)
     for name in methods:
         if name not in known:
             continue
         try:
-            res = get_method(name).load()(instance, SolveOptions(time_limit=time_limit, recompute=recompute))
+            res = get_method(name).load()(instance, SolveOptions(recompute=recompute, deadline=until))
         except Exception:  # noqa: BLE001 - a failing heuristic only means no warm start from it
             continue
         if res.schedule is None:
@@ -107,13 +117,14 @@ def best_heuristic(instance: Instance, time_limit: float | None = None, recomput
 # ------------------------------------------------------------------------------------------------
 # stage heuristic
 
-def stage_heuristic(problem: Problem, layout: Layout, deadline: float | None = None) -> StagePlan | None:
+def stage_heuristic(problem: Problem, layout: Layout, deadline: Deadline | float | None = None) -> StagePlan | None:
     """A stage plan feasible in the stage model, built greedily (None when it gets stuck).
 
     Sweeping the critical stages in order, while a stage holds too much it sends out the
     largest tensor that can be away there: by its epoch's copy (written as early as possible,
     fetched back in the stage before its use) or by recompute (just before its use), keeping the
-    inputs of planned recomputes in place.
+    inputs of planned recomputes in place. ``deadline`` (a :class:`~solver.deadline.Deadline`, or a
+    :func:`time.perf_counter` reading) is checked once per stage: None once it has passed.
 
     Examples
     --------
@@ -208,7 +219,8 @@ def stage_heuristic(problem: Problem, layout: Layout, deadline: float | None = N
 
     u = usage()
     for k in range(K):
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline is not None and (deadline.expired() if isinstance(deadline, Deadline)
+                                     else time.perf_counter() > deadline):
             return None
         while u[k] > cap:
             cands = candidates(k)

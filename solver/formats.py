@@ -28,12 +28,12 @@ from typing import Any, Iterator, Union
 import msgspec
 
 from solver.errors import InputError, Problems
-from solver.fileio import decode_json, read_bytes, read_document, write_json_atomic
+from solver.fileio import decode_json, read_bytes, read_document, too_deep, write_json_atomic
 from solver.model import (
     HARDWARE_FORMAT, SCHEDULE_FORMAT, TENSOR_KINDS, TRACE_FORMAT, Action, Free, Hardware, Link,
     Op, Schedule, Tensor, Tier, Trace,
 )
-from solver.units import UnitError, parse_bandwidth, parse_size, parse_time
+from solver.units import MAX_BYTES, MAX_SECONDS, UnitError, parse_bandwidth, parse_size, parse_time
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -83,6 +83,8 @@ def _typed_decode(data: bytes, file: str, typ: Any, expected_format: str) -> Any
             return None
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:   # bad UTF-8 is malformed JSON too
             raise InputError.single(file, "", f"malformed JSON: {exc}") from None
+        except RecursionError:
+            raise too_deep(file) from None
     return wire if wire.format == expected_format else None
 
 
@@ -167,10 +169,13 @@ def _trace_rules(tensors: list[Tensor], ops: list[Op], problems: Problems) -> No
         if tix.setdefault(t.id, i) != i:
             problems.add(f"tensors[{i}].id", f"duplicate tensor id {t.id!r} (first at tensors[{tix[t.id]}])")
     for i in [i for i, t in enumerate(tensors)
-              if t.bytes <= 0 or t.kind not in kinds or (t.final_tier is not None and not t.persistent)]:
+              if not 0 < t.bytes <= MAX_BYTES or t.kind not in kinds
+              or (t.final_tier is not None and not t.persistent)]:
         t, p = tensors[i], f"tensors[{i}]"
         if t.bytes <= 0:
             problems.add(f"{p}.bytes", f"must be a positive integer, got {t.bytes}")
+        elif t.bytes > MAX_BYTES:
+            problems.add(f"{p}.bytes", f"out of range: {_big(t.bytes)} B (at most 2**53 B = 8 PiB)")
         if t.kind not in kinds:
             problems.add(f"{p}.kind", f"unknown kind {t.kind!r}; expected one of {', '.join(TENSOR_KINDS)}")
         if t.final_tier is not None and not t.persistent:
@@ -186,9 +191,8 @@ def _trace_rules(tensors: list[Tensor], ops: list[Op], problems: Problems) -> No
                 suspect.append(j)
         if len(op.outputs) > 1 and len(set(op.outputs)) != len(op.outputs):
             suspect.append(j)
-    inf = float("inf")
     for j, op in enumerate(ops):
-        if not 0 <= op.duration < inf or op.workspace < 0:
+        if not 0 <= op.duration <= MAX_SECONDS or not 0 <= op.workspace <= MAX_BYTES:
             suspect.append(j)
             continue
         for x in op.inputs:
@@ -207,15 +211,28 @@ def _trace_rules(tensors: list[Tensor], ops: list[Op], problems: Problems) -> No
             problems.add(f"ops[{j}].outputs[{k}]", f"tensor {t.id!r} has an initial_tier, so no op may output it")
     for j in sorted(set(suspect)):
         _op_problems(j, ops[j], tix, producer, problems)
+    if not problems.items:
+        total = sum(t.bytes for t in tensors) + sum(o.workspace for o in ops)
+        if total > MAX_BYTES:
+            problems.add("tensors", f"out of range: the sizes and workspaces add up to {_big(total)} B "
+                                    "(a trace's total is at most 2**53 B = 8 PiB)")
+
+
+def _big(n: int) -> str:
+    """A byte count short enough for a message."""
+    return str(n) if n < 10**20 else f"~1e{len(str(n)) - 1}"
 
 
 def _op_problems(j: int, op: Op, tix: dict[str, int], producer: dict[str, int], problems: Problems) -> None:
     """Record the problems of one op flagged by the fast pass of :func:`_trace_rules`."""
     p = f"ops[{j}]"
-    if not 0 <= op.duration < float("inf"):
-        problems.add(f"{p}.duration", f"must be a finite number >= 0, got {op.duration}")
+    if not 0 <= op.duration <= MAX_SECONDS:
+        problems.add(f"{p}.duration",
+                     f"must be a finite number >= 0 and at most 1e12 (seconds), got {op.duration:.6g}")
     if op.workspace < 0:
         problems.add(f"{p}.workspace", f"must be >= 0, got {op.workspace}")
+    elif op.workspace > MAX_BYTES:
+        problems.add(f"{p}.workspace", f"out of range: {_big(op.workspace)} B (at most 2**53 B = 8 PiB)")
     outs = set(op.outputs)
     for k, x in enumerate(op.outputs):
         q = f"{p}.outputs[{k}]"
@@ -235,6 +252,36 @@ def _op_problems(j: int, op: Op, tix: dict[str, int], producer: dict[str, int], 
                 problems.add(q, f"tensor {x!r} is also an output of this op")
             elif producer.get(x, -1) > j:
                 problems.add(q, f"tensor {x!r} is used before its producer runs (ops[{producer[x]}])")
+
+
+def first_out_of_range(doc: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first figure of a trace document outside the representable ranges, as (JSON path,
+    reason), or None. For writers (generators, importers): refuse what no loader would read.
+
+    Examples
+    --------
+    >>> first_out_of_range({"tensors": [{"id": "x", "bytes": 2**60}], "ops": []})
+    ('tensors[0].bytes', 'size 1.153e+18 B is out of range (at most 2**53 B = 8 PiB)')
+    >>> first_out_of_range({"tensors": [{"id": "x", "bytes": 8}], "ops": [{"duration": 1.0}]}) is None
+    True
+    """
+    items: list[tuple[str, Any, Callable[[object], Any]]] = []
+    for j, o in enumerate(doc.get("ops", [])):
+        items.append((f"ops[{j}].duration", o.get("duration", 0.0), parse_time))
+        items.append((f"ops[{j}].workspace", o.get("workspace", 0), parse_size))
+    total = 0
+    for i, t in enumerate(doc.get("tensors", [])):
+        items.append((f"tensors[{i}].bytes", t.get("bytes", 0), parse_size))
+    for path, value, parse in items:
+        try:
+            v = parse(value)
+        except UnitError as exc:
+            return path, str(exc)
+        if parse is parse_size:
+            total += v
+    if total > MAX_BYTES:
+        return "tensors", f"the sizes and workspaces add up to {_big(total)} B (at most 2**53 B = 8 PiB)"
+    return None
 
 
 def trace_from_document(doc: Any, file: str = "<trace>") -> Trace:
@@ -297,10 +344,13 @@ def load_trace(path: PathLike) -> Trace:
     """
     file = str(path)
     data = read_bytes(file)
-    wire = _typed_decode(data, file, _TraceDoc, TRACE_FORMAT)
-    if wire is None:
-        return trace_from_document(decode_json(data, file), file)
-    return _finish_trace(wire.name, wire.meta, wire.tensors, wire.ops, Problems(file))
+    try:
+        wire = _typed_decode(data, file, _TraceDoc, TRACE_FORMAT)
+        if wire is None:
+            return trace_from_document(decode_json(data, file), file)
+        return _finish_trace(wire.name, wire.meta, wire.tensors, wire.ops, Problems(file))
+    except RecursionError:   # e.g. a "meta" nested thousands deep
+        raise too_deep(file) from None
 
 
 def trace_to_document(trace: Trace) -> dict[str, Any]:
@@ -455,7 +505,11 @@ def hardware_from_document(doc: Any, file: str = "<hardware>") -> Hardware:
 def load_hardware(path: PathLike) -> Hardware:
     """Read a hardware file (JSON, JSON.gz or TOML)."""
     file = str(path)
-    return hardware_from_document(read_document(file), file)
+    doc = read_document(file)
+    try:
+        return hardware_from_document(doc, file)
+    except RecursionError:
+        raise too_deep(file) from None
 
 
 def hardware_to_document(hw: Hardware) -> dict[str, Any]:
@@ -537,6 +591,13 @@ def load_schedule(path: PathLike) -> Schedule:
     """Read a schedule file (``.json`` or ``.json.gz``)."""
     file = str(path)
     data = read_bytes(file)
+    try:
+        return _schedule_from_bytes(data, file)
+    except RecursionError:
+        raise too_deep(file) from None
+
+
+def _schedule_from_bytes(data: bytes, file: str) -> Schedule:
     wire = _typed_decode(data, file, _ScheduleDoc, SCHEDULE_FORMAT)
     if wire is None:
         return schedule_from_document(decode_json(data, file), file)
@@ -544,6 +605,8 @@ def load_schedule(path: PathLike) -> Schedule:
     for k, v in wire.capacity.items():
         if v < 0:
             problems.add(f"capacity.{k}", "must be >= 0")
+        elif v > MAX_BYTES:
+            problems.add(f"capacity.{k}", f"out of range: {_big(v)} B (at most 2**53 B = 8 PiB)")
     _schedule_rules(wire.actions, problems)
     problems.raise_if_any()
     with _no_gc():

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from solver.deadline import Deadline
 from solver.model import Hardware, Schedule, Trace
 
 #: Planner statuses, best first. ``optimal`` only when a solver proved it.
@@ -46,11 +47,15 @@ class Instance:
         With every capacity override applied.
     capacity : Mapping[str, int]
         The overrides, recorded in the schedule's ``capacity`` field.
+    capacity_source : Mapping[str, str]
+        Where each tier's capacity in force comes from (``hardware``, ``--capacity``,
+        ``--budget 0.5``); a tier missing here comes from the hardware.
     """
 
     trace: Trace
     hardware: Hardware
     capacity: Mapping[str, int] = field(default_factory=dict)
+    capacity_source: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def compute_capacity(self) -> int:
@@ -74,6 +79,15 @@ class SolveOptions:
         For any randomness.
     extra : Mapping
         Method-specific options (``{"window": 4}``, ``{"backend": "cbc"}``...).
+    deadline : Deadline or None
+        When the whole command must be done (:mod:`solver.deadline`): set by the command from its
+        ``--time-limit`` so that what ran before the planner counts too. A planner stops at the
+        sooner of it and ``time_limit`` from its own start.
+
+    Examples
+    --------
+    >>> SolveOptions(time_limit=2.0, deadline=Deadline(5.0, clock=lambda: 0.0)).deadline.left()
+    5.0
     """
 
     time_limit: float | None = None
@@ -81,6 +95,7 @@ class SolveOptions:
     recompute: bool = True
     seed: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)

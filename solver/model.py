@@ -167,6 +167,8 @@ class Trace:
     no_offload_peak : int
         Largest compute-tier footprint running every op once, back to back, with every tensor
         resident from birth to death, plus the running op's workspace.
+    total_bytes : int
+        Sum of every tensor's size and every op's workspace: no tier's footprint can exceed it.
 
     Examples
     --------
@@ -191,6 +193,7 @@ class Trace:
     op_updates: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
     dies_after: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
     no_offload_peak: int = field(init=False)
+    total_bytes: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -248,7 +251,8 @@ class Trace:
         s(self, "op_writes", tuple(writes))
         s(self, "op_updates", tuple(upds))
         s(self, "dies_after", tuple(tuple(d) for d in dies))
-        s(self, "no_offload_peak", _no_offload_peak(tensors, ops, birth, death))
+        s(self, "total_bytes", sum(t.bytes for t in tensors) + sum(o.workspace for o in ops))
+        s(self, "no_offload_peak", _no_offload_peak(tensors, ops, birth, death, self.total_bytes))
 
     def tensor(self, tensor_id: str) -> Tensor:
         """The tensor with this id (``KeyError`` if unknown)."""
@@ -264,29 +268,38 @@ class Trace:
         return float(sum(o.duration for o in self.ops))
 
     def resident_profile(self) -> np.ndarray:
-        """Compute-tier footprint during each op under the no-offload execution (int64 array)."""
-        return _resident(self.tensors, self.ops, self.birth, self.death)
+        """Compute-tier footprint during each op under the no-offload execution.
+
+        An int64 array; an array of Python integers (``dtype=object``) when the trace's total
+        (:attr:`total_bytes`) would not fit 64-bit arithmetic, so the figures are always exact.
+        """
+        return _resident(self.tensors, self.ops, self.birth, self.death, self.total_bytes)
+
+
+#: totals from this size on are summed with Python integers (int64 would wrap around)
+_INT64_SAFE = 2**62
 
 
 def _resident(tensors: tuple[Tensor, ...], ops: tuple[Op, ...], birth: list[int] | tuple[int, ...],
-              death: list[int] | tuple[int, ...]) -> np.ndarray:
+              death: list[int] | tuple[int, ...], total: int) -> np.ndarray:
     n = len(ops)
-    diff = np.zeros(n + 2, dtype=np.int64)
+    dtype: Any = np.int64 if total < _INT64_SAFE else object
+    diff = np.zeros(n + 2, dtype=dtype)
     if tensors:
         b = np.fromiter((max(x, 0) for x in birth), dtype=np.int64, count=len(tensors))
         d = np.fromiter(death, dtype=np.int64, count=len(tensors))
-        size = np.fromiter((t.bytes for t in tensors), dtype=np.int64, count=len(tensors))
+        size = np.array([t.bytes for t in tensors], dtype=dtype)
         alive = d >= 0  # tensors dying at time 0 never occupy memory after an instant
         np.add.at(diff, b[alive], size[alive])
         np.add.at(diff, np.minimum(d[alive], n) + 1, -size[alive])
     prof = np.cumsum(diff)[:n]
-    ws = np.fromiter((o.workspace for o in ops), dtype=np.int64, count=n)
+    ws = np.array([o.workspace for o in ops], dtype=dtype)
     return prof + ws
 
 
 def _no_offload_peak(tensors: tuple[Tensor, ...], ops: tuple[Op, ...], birth: list[int],
-                     death: list[int]) -> int:
-    prof = _resident(tensors, ops, birth, death)
+                     death: list[int], total: int) -> int:
+    prof = _resident(tensors, ops, birth, death, total)
     at_rest = sum(t.bytes for t, b, d in zip(tensors, birth, death) if b == AT_START and d >= 0)
     if not ops:
         return int(at_rest)

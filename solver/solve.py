@@ -30,10 +30,12 @@ from fractions import Fraction
 from typing import Any
 
 from solver.bounds import lower_bounds
+from solver.deadline import deadline_of
 from solver.feasibility import infeasible_reason
 from solver.methods import Instance, ObjectiveResult, Planner, PlanResult, SolveOptions, get_method
 from solver.model import Hardware, Schedule, Trace
 from solver.timing import Report, validate
+from solver.units import MAX_BYTES, format_bytes
 
 
 class InstanceError(ValueError):
@@ -135,7 +137,7 @@ def budget_capacity(trace: Trace, budget: float) -> int:
 
 
 def make_instance(trace: Trace, hardware: Hardware, capacity_overrides: Mapping[str, int] | None = None,
-                  budget: float | None = None) -> Instance:
+                  budget: float | None = None, *, within_device: bool = False) -> Instance:
     """The instance of ``trace`` on ``hardware`` with capacity overrides and an optional budget.
 
     Parameters
@@ -144,13 +146,22 @@ def make_instance(trace: Trace, hardware: Hardware, capacity_overrides: Mapping[
         Tier name -> bytes.
     budget : float, optional
         Sets the compute tier's capacity to this fraction of ``trace.no_offload_peak``,
-        rounded up to a whole byte.
+        rounded up to a whole byte; it replaces the compute tier's figure (as an override would).
+    within_device : bool
+        Refuse a budget above the device: the hardware's capacity of the compute tier, or the
+        override of it when ``capacity_overrides`` raises it (a deliberate what-if). The command
+        line sets it; benchmark suites and the API treat a budget as the capacity to plan for.
+
+    Returns
+    -------
+    Instance
+        With ``capacity_source`` saying where each tier's capacity comes from.
 
     Raises
     ------
     InstanceError
-        An unknown tier, a negative capacity, a non-positive budget, or a budget together
-        with a capacity override of the compute tier.
+        An unknown tier, a negative capacity, a non-positive budget, a budget above the
+        device's capacity (``within_device``), or a trace larger than the representable range.
 
     Examples
     --------
@@ -159,19 +170,31 @@ def make_instance(trace: Trace, hardware: Hardware, capacity_overrides: Mapping[
     >>> make_instance(tr, Hardware("h", "HBM", (Tier("HBM", 99), Tier("DDR", 5))), {"DDR": 50}, 0.5).capacity
     {'DDR': 50, 'HBM': 5}
     """
+    if trace.total_bytes > MAX_BYTES:
+        raise InstanceError(f"trace {trace.name!r} holds {trace.total_bytes} B in all, more than the representable "
+                            "2**53 B (docs/formats.md, Representable ranges)")
     caps: dict[str, int] = {}
+    source = {name: "hardware" for name in hardware.tier_index}
     for name, size in (capacity_overrides or {}).items():
         if name not in hardware.tier_index:
             raise InstanceError(f"unknown tier {name!r}; tiers are {', '.join(hardware.tier_index)}")
         if int(size) < 0:
             raise InstanceError(f"capacity of {name} must be >= 0, got {size}")
         caps[name] = int(size)
+        source[name] = "--capacity"
     if budget is not None:
-        if hardware.compute_tier in caps:
-            raise InstanceError(f"give either a budget or a capacity for the compute tier {hardware.compute_tier}, "
-                                "not both")
-        caps[hardware.compute_tier] = budget_capacity(trace, budget)
-    return Instance(trace, hardware.with_capacity(caps) if caps else hardware, caps)
+        c = hardware.compute_tier
+        device = caps.get(c, hardware.capacity[c])
+        want = budget_capacity(trace, budget)
+        if within_device and want > device:
+            where = "--capacity" if c in caps else f"hardware {hardware.name!r}"
+            raise InstanceError(f"budget {budget:g} x no-offload peak {format_bytes(trace.no_offload_peak)} = "
+                                f"{format_bytes(want)} ({want} B) of {c}, more than the device's "
+                                f"{format_bytes(device)} ({device} B, {where}); give a smaller budget, or raise "
+                                f"the tier explicitly with --capacity {c}=SIZE")
+        caps[c] = want
+        source[c] = f"--budget {budget:g}"
+    return Instance(trace, hardware.with_capacity(caps) if caps else hardware, caps, source)
 
 
 def solve(instance: Instance, method_name: str = "greedy", options: SolveOptions | None = None) -> SolveOutcome:
@@ -228,6 +251,10 @@ def solve_with(instance: Instance, name: str, planner: Planner,
     """
     options = options or SolveOptions()
     t0 = time.perf_counter()
+    # one deadline for the whole solve (bounds, planner, validation): the caller's, else the time limit from now
+    deadline = deadline_of(options)
+    if deadline is not None and deadline is not options.deadline:
+        options = replace(options, deadline=deadline)
     bounds = lower_bounds(instance)
     why = infeasible_reason(instance.trace, instance.hardware)
     if why is None and any(math.isinf(v) for v in bounds.values()):

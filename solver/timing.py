@@ -150,6 +150,9 @@ class Report:
     timeline : Timeline
     capacity : Mapping[str, int]
         The capacities the schedule was checked against.
+    capacity_source : Mapping[str, str]
+        Where each of them came from: ``hardware`` (the hardware file), ``schedule`` (the
+        schedule's own ``capacity`` lowered it) or ``override`` (an explicit ``--capacity``).
     engine : str
         ``"native"`` when the native kernel simulated it, ``"python"`` for the reference.
     """
@@ -160,11 +163,14 @@ class Report:
     timeline: Timeline = field(repr=False)
     capacity: Mapping[str, int] = field(default_factory=dict)
     engine: str = "python"
+    capacity_source: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``validate --json`` object."""
         return {"valid": self.valid, "errors": [e.to_dict() for e in self.errors],
-                "metrics": self.metrics.to_dict()}
+                "metrics": self.metrics.to_dict(),
+                "capacity": {k: {"bytes": v, "source": self.capacity_source.get(k, "hardware")}
+                             for k, v in self.capacity.items()}}
 
     def codes(self) -> set[str]:
         """The set of error codes present."""
@@ -214,6 +220,32 @@ def effective_capacity(hardware: Hardware, schedule: Schedule | None = None,
             raise KeyError(k)
         cap[k] = int(v)
     return cap
+
+
+def capacity_sources(hardware: Hardware, schedule: Schedule | None = None,
+                     overrides: Mapping[str, int] | None = None) -> dict[str, str]:
+    """Where each capacity of :func:`effective_capacity` comes from.
+
+    ``"override"`` (an explicit ``overrides`` entry), ``"schedule"`` (the schedule's own
+    ``capacity`` is below the hardware's) or ``"hardware"``.
+
+    Examples
+    --------
+    >>> from solver.model import Hardware, Schedule, Tier
+    >>> hw = Hardware("h", "A", (Tier("A", 5), Tier("B", 9), Tier("C", 1)))
+    >>> capacity_sources(hw, Schedule("t", "h", (), {"A": 2, "C": 7}), {"B": 3})
+    {'A': 'schedule', 'B': 'override', 'C': 'hardware'}
+    """
+    hw_cap = hardware.capacity
+    out = {k: "hardware" for k in hw_cap}
+    if schedule is not None:
+        for k, v in schedule.capacity.items():
+            if k in out and int(v) < hw_cap[k]:
+                out[k] = "schedule"
+    for k in overrides or {}:
+        if k in out:
+            out[k] = "override"
+    return out
 
 
 def validate(trace: Trace, hardware: Hardware, schedule: Schedule,
@@ -266,6 +298,10 @@ def validate(trace: Trace, hardware: Hardware, schedule: Schedule,
             gc.enable()
 
 
+#: sizes and capacities from this figure on are left to the reference (Python integers never wrap)
+_INT64_SAFE = 2**62
+
+
 def native_available() -> bool:
     """Whether the native kernel of the validator was built (it is optional).
 
@@ -295,6 +331,7 @@ class _Simulation:
         self.schedule = schedule
         self.errors: list[ScheduleError] = []
         self.cap_map = effective_capacity(hardware, schedule, capacity)
+        self.cap_source = capacity_sources(hardware, schedule, capacity)
         self.tier_names = [t.name for t in hardware.tiers]
         self.T = len(self.tier_names)
         self.C = hardware.tier_index[hardware.compute_tier]
@@ -713,7 +750,7 @@ class _Simulation:
             copies={s: copies[i] for i, s in enumerate(self.streams) if i > 0},
         )
         return Report(valid=not self.errors, errors=tuple(self.errors), metrics=metrics, timeline=timeline,
-                      capacity=dict(self.cap_map), engine=engine)
+                      capacity=dict(self.cap_map), engine=engine, capacity_source=dict(self.cap_source))
 
     def run_native(self) -> Report | None:
         """The native kernel's report of a schedule that validates; None when it is not built, or
@@ -722,6 +759,8 @@ class _Simulation:
         if core is None or self.errors:
             return None
         tr, hw = self.trace, self.hw
+        if tr.total_bytes >= _INT64_SAFE or any(c >= _INT64_SAFE for c in self.cap):
+            return None   # the kernel sums in 64-bit integers: the reference's are exact at any size
         tier_ix = hw.tier_index
         streams = self.streams
         compute = hw.compute_tier

@@ -3,6 +3,12 @@
 Wherever a number is expected in a file, a string with a unit is accepted:
 ``"64 GiB"``, ``"1.5GB"``, ``"25 GB/s"``, ``"10us"``, ``"2.5 ms"``. Binary prefixes
 (KiB, MiB, GiB, TiB) are powers of 1024, decimal ones (kB, MB, GB, TB) powers of 1000.
+
+The representable ranges (docs/formats.md, "Representable ranges") are constants here: every
+size, and a trace's total, is at most :data:`MAX_BYTES` (2**53, exact in a float and far from
+the native validator's 64-bit integers); every duration and latency at most :data:`MAX_SECONDS`;
+every bandwidth within [:data:`MIN_BANDWIDTH`, :data:`MAX_BANDWIDTH`], so that no transfer time or
+makespan can overflow to infinity.
 """
 
 from __future__ import annotations
@@ -23,6 +29,15 @@ TIME_UNITS: dict[str, tuple[float, float]] = {
     "ns": (1.0, 1e9), "min": (60.0, 1.0), "h": (3600.0, 1.0),
 }
 
+#: the largest size in bytes (of one tensor, a workspace, a capacity, and of a trace's total)
+MAX_BYTES: int = 2**53
+#: the longest duration or latency in seconds (about 31,700 years: abstract cost units, such as
+#: the Checkmate/Moccasin graphs' op costs, reach 1e9)
+MAX_SECONDS: float = 1e12
+#: the slowest and fastest link bandwidths in bytes per second
+MIN_BANDWIDTH: float = 1.0
+MAX_BANDWIDTH: float = 1e18
+
 _RE = re.compile(rf"^{_NUMBER}([A-Za-zµ/]*)\s*$")
 
 
@@ -40,7 +55,7 @@ def _split(text: str) -> tuple[float, str]:
 def _check_number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UnitError(f"expected a number or a string with a unit, got {value!r}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise UnitError(f"expected a finite number, got {value!r}")
     return value
 
@@ -69,6 +84,8 @@ def parse_size(value: object) -> int:
             raise UnitError(f"unknown size unit {unit!r} in {value!r} (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")
         value = num * SIZE_UNITS[unit]
     v = _check_number(value)
+    if abs(v) > MAX_BYTES:
+        raise UnitError(f"size {_short(v)} B is out of range (at most 2**53 B = 8 PiB)")
     return int(v) if float(v).is_integer() else math.ceil(v)
 
 
@@ -85,8 +102,14 @@ def parse_time(value: object) -> float:
         if unit not in TIME_UNITS:
             raise UnitError(f"unknown time unit {unit!r} in {value!r} (use s, ms, us, ns)")
         mul, div = TIME_UNITS[unit]
-        return num * mul / div
-    return float(_check_number(value))
+        return _time_in_range(_check_number(num * mul / div))
+    return _time_in_range(float(_check_number(value)))
+
+
+def _time_in_range(t: float) -> float:
+    if abs(t) > MAX_SECONDS:
+        raise UnitError(f"time {_short(t)} s is out of range (at most 1e12 s)")
+    return t
 
 
 def parse_bandwidth(value: object) -> float:
@@ -102,8 +125,21 @@ def parse_bandwidth(value: object) -> float:
         base = unit[:-2] if unit.endswith("/s") else unit
         if base not in SIZE_UNITS:
             raise UnitError(f"unknown bandwidth unit {unit!r} in {value!r} (use B/s, MB/s, GB/s, GiB/s, ...)")
-        return num * SIZE_UNITS[base]
-    return float(_check_number(value))
+        value = num * SIZE_UNITS[base]
+    bw = float(_check_number(value))
+    if bw > MAX_BANDWIDTH:
+        raise UnitError(f"bandwidth {_short(bw)} B/s is out of range (at most 1e18 B/s)")
+    if 0 < bw < MIN_BANDWIDTH:
+        raise UnitError(f"bandwidth {_short(bw)} B/s is out of range (at least 1 B/s)")
+    return bw
+
+
+def _short(v: float) -> str:
+    """A number short enough for a message (a 400-digit integer prints as ``1e+399``)."""
+    try:
+        return f"{v:.4g}"
+    except OverflowError:  # pragma: no cover - an int too large even for a float
+        return f"~1e{len(str(abs(int(v)))) - 1}"
 
 
 def format_bytes(n: float) -> str:
@@ -114,7 +150,10 @@ def format_bytes(n: float) -> str:
     >>> format_bytes(1536), format_bytes(3 * 2**30)
     ('1.50 KiB', '3.00 GiB')
     """
-    n = float(n)
+    try:
+        n = float(n)
+    except OverflowError:   # an integer past a double's range: say its order of magnitude
+        return f"~1e{len(str(abs(int(n)))) - 1} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{int(n)} B" if unit == "B" else f"{n:.2f} {unit}"

@@ -46,11 +46,21 @@ def test_make_instance_records_the_capacity_it_was_made_for():
 @pytest.mark.parametrize("caps,budget,words", [
     ({"NVM": 5}, None, "unknown tier 'NVM'"),
     ({"HBM": -1}, None, ">= 0"),
-    ({"HBM": 100}, 0.5, "either a budget or a capacity"),
 ])
 def test_make_instance_errors(caps, budget, words):
     with pytest.raises(InstanceError, match=words):
         make_instance(tiny_trace(), hw(), caps, budget)
+
+
+def test_a_budget_within_the_device_names_its_source_and_one_past_it_is_refused():
+    tr = tiny_trace()
+    peak = tr.no_offload_peak
+    inst = make_instance(tr, hw(), {"HBM": 10 * peak}, 2.0, within_device=True)
+    assert inst.compute_capacity == 2 * peak and inst.capacity_source["HBM"] == "--budget 2"
+    assert inst.capacity_source["DDR"] == "hardware"
+    with pytest.raises(InstanceError, match="more than the device"):
+        make_instance(tr, hw(), {"HBM": peak}, 2.0, within_device=True)
+    assert make_instance(tr, hw(), {"HBM": peak}, 2.0).compute_capacity == 2 * peak   # the API's what-if
 
 
 def test_solve_fills_the_schedule_solver_field_from_the_validator():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from pathlib import Path
 
 import networkx as nx
@@ -116,7 +115,6 @@ def test_external_instance_is_the_networkx_import_of_its_file():
 
 @needs_shared
 def test_bench_external_runs_the_exact_method_on_vgg16_test(tmp_path):
-    t0 = time.monotonic()
     code, _, err = run_cli(["bench", "external", "--instances", "VGG16_256_224x224x3_test", "--out",
                             str(tmp_path), "--progress", "none", "--no-plots"])
     assert code == 0, err
@@ -125,7 +123,6 @@ def test_bench_external_runs_the_exact_method_on_vgg16_test(tmp_path):
         ("0.9", "auto", "infeasible", 22), ("0.8", "auto", "infeasible", 22)]
     assert all(json.loads(r.options)["recompute"] and json.loads(r.options)["time_limit"] == 300 for r in rows)
     assert "--methods auto --time-limit 300" in (tmp_path / "external.md").read_text()
-    assert time.monotonic() - t0 < 60
 
 
 # --- optional imports ---------------------------------------------------------------------------

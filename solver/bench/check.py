@@ -1,9 +1,12 @@
 """The regression check: compare a sweep's rows with a baseline's.
 
-A run regresses when its schedule is invalid, its status is worse than the baseline's (optimal,
-then feasible, then every failure), or its makespan is worse than the baseline's by more than the
+A run regresses when its schedule is invalid, when it ran past its time limit plus the margin
+every command promises (its ``overrun``, wall / limit, above :func:`solver.bench.rows.overrun_limit`:
+``max(2 s, 10%)`` over the limit), when its status is worse than the baseline's (optimal, then
+feasible, then every failure), or when its makespan is worse than the baseline's by more than the
 relative tolerance. A run of the baseline that the sweep did not produce is a regression too
-(``missing``). Every other difference (a better makespan, a better status, a change within the
+(``missing``). An overrun that is unknown (a results file written before the column existed) is
+no regression: only a known overrun past the limit fails. Every other difference (a better makespan, a better status, a change within the
 tolerance, a run the baseline lacks) is reported but passes.
 
 A run that was ``skipped`` (its instance is unavailable here: an optional trace file is absent)
@@ -27,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from solver.bench.rows import SKIPPED, Row, status_rank
+from solver.bench.rows import SKIPPED, Row, overrun_limit, status_rank
 
 #: Default relative tolerance on makespans.
 DEFAULT_TOLERANCE = 0.005
@@ -101,6 +104,8 @@ def compare_row(base: Row | None, cur: Row | None, tolerance: float = DEFAULT_TO
     'better'
     >>> compare_row(b, b.with_(status="skipped", valid=None, message="file absent")).verdict
     'skipped'
+    >>> compare_row(b, b.with_(options='{"time_limit":10.0}', overrun=1.5)).reason
+    'ran past its time limit: 15 s for a limit of 10 s (at most 12 s allowed)'
     """
     key = (cur or base).key  # type: ignore[union-attr]
     if cur is None:
@@ -109,6 +114,11 @@ def compare_row(base: Row | None, cur: Row | None, tolerance: float = DEFAULT_TO
         if base is not None and base.status == SKIPPED:
             return None
         return Difference(key, base, cur, "skipped", f"not run here: {cur.message or 'instance unavailable'}")
+    if cur.over_time:
+        limit = cur.time_limit
+        assert limit is not None and cur.overrun is not None
+        return Difference(key, base, cur, "REGRESSION", f"ran past its time limit: {cur.overrun * limit:.3g} s for a "
+                          f"limit of {limit:g} s (at most {overrun_limit(limit) * limit:.3g} s allowed)")
     if base is None:
         return Difference(key, None, cur, "new", "not in the baseline")
     if base.status == SKIPPED:

@@ -91,15 +91,17 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}{where}"
 
 
-def row_fields(outcome: Any) -> dict[str, Any]:
+def row_fields(outcome: Any, time_limit: float | None = None) -> dict[str, Any]:
     """The row fields of a :class:`solver.solve.SolveOutcome` (status ``invalid`` for a schedule the
-    validator refused)."""
+    validator refused; ``overrun``, the solve's wall time over ``time_limit``, with a limit)."""
     rep = outcome.report
     status = outcome.status
     if status == "error" and rep is not None and not rep.valid:
         status = "invalid"
     row: dict[str, Any] = {"status": status, "wall_s": outcome.plan_s, "message": outcome.message,
                            "bound": outcome.bound, "gap": outcome.gap}
+    if time_limit is not None and time_limit > 0:
+        row["overrun"] = outcome.wall_s / time_limit
     if rep is not None:
         m = rep.metrics
         row.update({
@@ -141,11 +143,12 @@ def run(task: RunTask, fd: int) -> None:
         else:
             outcome = solve(instance, task.method.planner, options)
     except Exception as exc:  # noqa: BLE001
-        send(fd, "done", {**info, "status": "error", "wall_s": time.perf_counter() - t0,
+        wall = time.perf_counter() - t0
+        send(fd, "done", {**info, "status": "error", "wall_s": wall, "overrun": wall / task.options.time_limit,
                           "message": f"solving failed: {_describe(exc)}"})
         return
     send(fd, "planned", {"wall_s": outcome.plan_s})
-    send(fd, "done", {**info, **row_fields(outcome)})
+    send(fd, "done", {**info, **row_fields(outcome, task.options.time_limit)})
 
 
 def main(argv: list[str]) -> int:

@@ -177,7 +177,8 @@ def execute_run(task: RunTask, cancel: threading.Event | None = None) -> Row:
                         continue
                     _kill(proc)
                     if phase == "planning":
-                        fields.update(status="timeout", wall_s=time.monotonic() - plan_start,
+                        wall = time.monotonic() - plan_start
+                        fields.update(status="timeout", wall_s=wall, overrun=wall / task.options.time_limit,
                                       message=f"killed after {limit:g} s (time limit {task.options.time_limit:g} s)")
                     else:
                         fields.update(status="error", message=f"{phase} took more than {setup:g} s")
@@ -194,6 +195,7 @@ def execute_run(task: RunTask, cancel: threading.Event | None = None) -> Row:
                                   + (f"; output: {tail}" if tail else ""))
                     if phase == "planning":
                         fields["wall_s"] = time.monotonic() - plan_start
+                        fields["overrun"] = fields["wall_s"] / task.options.time_limit
                     break
                 kind, payload = msg
                 if kind == "loaded":

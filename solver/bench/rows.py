@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
+from solver.deadline import time_margin
 from solver.errors import InputError, InputProblem
 from solver.fileio import read_bytes, write_text_atomic
 
@@ -47,9 +49,23 @@ SKIPPED = "skipped"
 SOLVED: frozenset[str] = frozenset({"optimal", "feasible"})
 
 #: Columns that differ between two runs of the same deterministic sweep (timings, where, when).
-VOLATILE: tuple[str, ...] = ("wall_s", "total_s", "started", "host")
+VOLATILE: tuple[str, ...] = ("wall_s", "total_s", "overrun", "started", "host")
 
 _PEAK = "peak_"
+
+
+def overrun_limit(time_limit: float) -> float:
+    """The largest overrun (wall / limit) a run may have: the limit plus its margin
+    (:func:`solver.deadline.time_margin`, ``max(2 s, 10%)``), over the limit.
+
+    Examples
+    --------
+    >>> overrun_limit(20.0), overrun_limit(100.0)
+    (1.1, 1.1)
+    >>> overrun_limit(2.0)
+    2.0
+    """
+    return (time_limit + time_margin(time_limit)) / time_limit
 
 
 def status_rank(status: str) -> int:
@@ -100,6 +116,11 @@ class Row:
         Peak bytes held per tier.
     wall_s, total_s : float or None
         Planner wall time; whole run (load, plan, validate).
+    overrun : float or None
+        The solve's wall time (bounds, planner, validation: what the time limit covers) over the
+        time limit; above :func:`overrun_limit` the run broke its limit (the regression check
+        fails it). None where unknown (a results file from before the column, a run that failed
+        to load).
     started, host, machine, commit, versions : str
         UTC start time (ISO 8601), host name, machine description, tierplan code version,
         ``name=version`` of tierplan, Python and the solver libraries.
@@ -132,6 +153,7 @@ class Row:
     peak: Mapping[str, int] = field(default_factory=dict)
     wall_s: float | None = None
     total_s: float | None = None
+    overrun: float | None = None
     started: str = ""
     host: str = ""
     machine: str = ""
@@ -155,6 +177,37 @@ class Row:
     def resume_key(self) -> tuple[str, str, str, str, str]:
         """(instance, budget, method, options, commit): what ``--resume`` matches rows on."""
         return (self.instance, self.budget, self.method, self.options, self.commit)
+
+    @property
+    def time_limit(self) -> float | None:
+        """The run's time limit in seconds, read from its ``options`` (None where it says none).
+
+        Examples
+        --------
+        >>> Row(options='{"time_limit":20.0}').time_limit, Row().time_limit
+        (20.0, None)
+        """
+        try:
+            limit = json.loads(self.options).get("time_limit") if self.options else None
+            return None if limit is None else float(limit)
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    @property
+    def over_time(self) -> bool:
+        """Whether the run is known to have run past its time limit plus the margin
+        (:func:`overrun_limit`); False where the overrun or the limit is unknown.
+
+        Examples
+        --------
+        >>> r = Row(options='{"time_limit":10.0}')
+        >>> r.with_(overrun=1.1).over_time, r.with_(overrun=1.3).over_time, r.over_time
+        (False, True, False)
+        """
+        limit = self.time_limit
+        if self.overrun is None or limit is None or not limit > 0 or not math.isfinite(self.overrun):
+            return False
+        return self.overrun > overrun_limit(limit)
 
     @property
     def solved(self) -> bool:
@@ -190,7 +243,8 @@ def _row_from_dict(d: dict[str, Any]) -> Row:
 
 _FIELDS = {f.name: f for f in fields(Row)}
 _INT = frozenset({"ops", "tensors", "no_offload_peak", "capacity", "bytes_moved", "copies"})
-_FLOAT = frozenset({"compute_time", "makespan", "overhead", "bound", "gap", "recompute_time", "wall_s", "total_s"})
+_FLOAT = frozenset({"compute_time", "makespan", "overhead", "bound", "gap", "recompute_time", "wall_s", "total_s",
+                    "overrun"})
 _BOOL = frozenset({"valid"})
 
 #: Fixed CSV columns in order; ``peak_<TIER>`` columns go where ``peak`` stands.

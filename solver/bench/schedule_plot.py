@@ -133,7 +133,7 @@ def schedule_figure(trace: Trace, hardware: Hardware, schedule: Schedule, report
         elif cap is not None:
             ax.annotate(f"capacity {format_bytes(cap)} (off scale)", xy=(1.0, 1.0),
                         xycoords="axes fraction", ha="right", va="top", fontsize=8)
-        ax.set_ylabel(f"{tier} ({bunit})")
+        ax.set_ylabel(f"{tier} ({bunit})", parse_math=False)       # user text: no mathtext
         ax.set_ylim(0, max(top_val, cap if show_cap and cap else 0) / bscale * 1.08)
         ax.annotate(f"peak {peak / bscale:.3g} {bunit}", xy=(0.0, 1.0), xycoords="axes fraction", ha="left",
                     va="bottom", fontsize=8)
@@ -159,7 +159,7 @@ def schedule_figure(trace: Trace, hardware: Hardware, schedule: Schedule, report
                           facecolors=STALL_COLOUR, alpha=0.45, linewidth=0)
         gantt.axvspan(s / tscale, e / tscale, color=STALL_COLOUR, alpha=0.08, linewidth=0)
     gantt.set_yticks(range(len(streams)))
-    gantt.set_yticklabels(list(reversed(streams)))
+    gantt.set_yticklabels(list(reversed(streams)), parse_math=False)
     gantt.set_ylim(-0.6, len(streams) - 0.4)
     gantt.set_xlim(0, makespan / tscale)
     gantt.set_xlabel(f"time ({tunit})")
@@ -175,6 +175,6 @@ def schedule_figure(trace: Trace, hardware: Hardware, schedule: Schedule, report
     ov = "n/a" if m.overhead is None else f"{m.overhead * 100:.2f}%"
     verdict = "valid" if report.valid else f"INVALID ({len(report.errors)} errors)"
     fig.suptitle(title or f"{trace.name} on {hardware.name}: makespan {m.makespan / tscale:.4g} {tunit}, "
-                 f"overhead {ov}, {verdict}", fontsize=10)
+                 f"overhead {ov}, {verdict}", fontsize=10, parse_math=False)  # a '$' in a name is text
     fig.tight_layout()
     return fig

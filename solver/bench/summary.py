@@ -39,6 +39,13 @@ def geometric_mean_overhead(overheads: Sequence[float]) -> float:
     return math.exp(sum(math.log1p(max(o, -0.999999)) for o in overheads) / len(overheads)) - 1.0
 
 
+def _overrun(x: float, over: int) -> str:
+    """``0.95x``; with the runs past their limit plus margin (``1.30x (2 over)``); ``-`` unknown."""
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:.2f}x" + (f" ({over} over)" if over else "")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x * 100:.2f}%"
 
@@ -85,8 +92,9 @@ def _cell(r: Row | None, bold: bool) -> str:
 
 def method_stats(rows: Sequence[Row]) -> list[dict[str, object]]:
     """Per method: runs, solved, failures, wins, geometric-mean overhead over the (instance, budget)
-    pairs every method solved (``gmean_common``) and over its own solved runs (``gmean_own``), and
-    mean planner wall time.
+    pairs every method solved (``gmean_common``) and over its own solved runs (``gmean_own``),
+    mean planner wall time, and the largest overrun (the solve's wall time over its time limit;
+    NaN where no run of the method says) with how many runs broke the limit plus its margin.
 
     Examples
     --------
@@ -103,6 +111,7 @@ def method_stats(rows: Sequence[Row]) -> list[dict[str, object]]:
         solved = [r for r in mine if r.solved]
         wins = sum(1 for g in groups.values() if m in best_methods(g))
         walls = [r.wall_s for r in mine if r.wall_s is not None]
+        overruns = [r.overrun for r in mine if r.overrun is not None]
         out.append({
             "method": m, "runs": len(mine), "solved": len(solved), "failures": len(mine) - len(solved),
             "wins": wins,
@@ -110,6 +119,8 @@ def method_stats(rows: Sequence[Row]) -> list[dict[str, object]]:
             "common": len(common),
             "gmean_own": geometric_mean_overhead([r.overhead for r in solved if r.overhead is not None]),
             "mean_wall_s": sum(walls) / len(walls) if walls else float("nan"),
+            "max_overrun": max(overruns) if overruns else float("nan"),
+            "over_time": sum(1 for r in mine if r.over_time),
         })
     return out
 
@@ -149,16 +160,18 @@ def summary_markdown(rows: Sequence[Row], suite: str, description: str = "", com
     lines += ["Overhead is makespan / compute time - 1 under the timing model (lower is better); gap is "
               "makespan / lower bound - 1 (the bound: the best of solver.bounds and the planner's own). The best method of each row is in **bold**. A budget is "
               "a fraction of the trace's no-offload peak (or an absolute compute-tier capacity). A failed run "
-              "shows its status.", ""]
+              "shows its status. Overrun is the solve's wall time over its time limit; past the limit plus "
+              "max(2 s, 10%) it is a regression.", ""]
     lines += ["## Per method", "",
               "| method | runs | solved | failures | wins | geo-mean overhead (all solved by every method) "
-              "| geo-mean overhead (own solved runs) | mean planner time |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| geo-mean overhead (own solved runs) | mean planner time | max overrun (wall / limit) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in method_stats(rows):
         wall = s["mean_wall_s"]
         lines.append(f"| {s['method']} | {s['runs']} | {s['solved']} | {s['failures']} | {s['wins']} | "
                      f"{_pct(s['gmean_common'])} (n={s['common']}) | {_pct(s['gmean_own'])} | "   # type: ignore[arg-type]
-                     f"{'-' if not isinstance(wall, float) or math.isnan(wall) else f'{wall:.3g} s'} |")
+                     f"{'-' if not isinstance(wall, float) or math.isnan(wall) else f'{wall:.3g} s'} | "
+                     f"{_overrun(s['max_overrun'], s['over_time'])} |")  # type: ignore[arg-type]
     lines += ["", "## Per instance and budget", "",
               "| instance | ops | budget | capacity | " + " | ".join(methods) + " |",
               "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in methods) + " |"]

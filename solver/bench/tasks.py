@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from solver.bench.planners import MethodSpec
+from solver.deadline import time_margin
 from solver.errors import InputError
 from solver.fileio import read_bytes
 from solver.methods import SolveOptions
@@ -37,15 +38,15 @@ from solver.units import UnitError, parse_size
 
 
 def hard_limit(time_limit: float) -> float:
-    """Seconds a planner may run before it is killed: its time limit plus a grace of
-    ``max(2 s, 10%)`` (planners treat the limit as a target and need a moment to stop).
+    """Seconds a planner may run before it is killed: its time limit plus the margin every
+    command promises to end within, :func:`solver.deadline.time_margin` (``max(2 s, 10%)``).
 
     Examples
     --------
     >>> hard_limit(10.0), hard_limit(100.0)
     (12.0, 110.0)
     """
-    return time_limit + max(2.0, 0.1 * time_limit)
+    return time_limit + time_margin(time_limit)
 
 
 @dataclass(frozen=True)

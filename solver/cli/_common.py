@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterable
 
 from solver.errors import InputError, InputProblem
+from solver.fileio import check_output_path
 from solver.formats import load_hardware, load_trace
 from solver.model import Hardware, Trace
 from solver.units import UnitError, parse_size
+from solver.workloads.presets import resolve_hardware
 
 
 def capacity_overrides(items: list[str] | None, flag: str = "--capacity") -> dict[str, int]:
@@ -63,10 +67,78 @@ def resolve_capacity(hardware: Hardware, items: list[str]) -> dict[str, int]:
     return caps
 
 
-def load_instance(trace_file: str, hardware_file: str,
+def hardware_file(spec: str, flag: str = "--hardware") -> str:
+    """The hardware file of a command-line value: a path, or a preset name (``h100-pcie``).
+
+    Examples
+    --------
+    >>> hardware_file("laptop-sized").endswith("laptop-sized.toml")
+    True
+    """
+    return str(resolve_hardware(spec, flag))
+
+
+def read_hardware(spec: str, flag: str = "--hardware") -> Hardware:
+    """Load the hardware a command-line value names (a file or a preset name)."""
+    return load_hardware(hardware_file(spec, flag))
+
+
+def load_instance(trace_file: str, hardware_spec: str,
                   capacity_items: list[str] | None) -> tuple[Trace, Hardware, dict[str, int]]:
-    """Read a trace and a hardware file, check they fit together, and parse ``--capacity``."""
+    """Read a trace and a hardware file (or preset name), check they fit together, and parse
+    ``--capacity``."""
     trace = load_trace(trace_file)
-    hardware = load_hardware(hardware_file)
+    hardware = read_hardware(hardware_spec)
     check_instance(trace, hardware, trace_file)
     return trace, hardware, resolve_capacity(hardware, capacity_items or [])
+
+
+def check_outputs(outputs: Iterable[tuple[str, str | None]], inputs: Iterable[str | None]) -> None:
+    """Refuse, before any work, output paths that would destroy something or cannot be written.
+
+    Parameters
+    ----------
+    outputs : iterable of (flag, path)
+        The command's outputs (a None path is not written).
+    inputs : iterable of paths
+        The command's input files (None entries are skipped).
+
+    Raises
+    ------
+    InputError
+        An output that is an input, exists and is not a regular file, lies under a folder that
+        cannot be written, or is given twice (see :func:`solver.fileio.check_output_path`).
+
+    Examples
+    --------
+    >>> check_outputs([("-o", None)], ["t.json"])
+    >>> check_outputs([("-o", "t.json")], ["t.json"])
+    Traceback (most recent call last):
+    ...
+    solver.errors.InputError: -o: t.json: is an input of this command (t.json); refusing to overwrite it
+    """
+    ins = [str(i) for i in inputs if i is not None]
+    seen: dict[str, str] = {}
+    for flag, path in outputs:
+        if path is None:
+            continue
+        check_output_path(path, flag, ins)
+        real = os.path.realpath(path)
+        if real in seen:
+            raise InputError.single(flag, path, f"is also the path of {seen[real]}; give each output its own file")
+        seen[real] = flag
+
+
+def shown(text: object) -> str:
+    r"""``text`` safe for a terminal: control characters (escape sequences, newlines, ...) and other
+    non-printable ones are written as Python escapes, so an id in a file cannot drive the terminal.
+
+    Examples
+    --------
+    >>> print(shown("ok name"), shown("evil\x1b[2Jid"), shown("tab\there"))
+    ok name evil\x1b[2Jid tab\there
+    """
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)

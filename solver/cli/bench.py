@@ -159,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     instances = [s.strip() for s in args.instances.split(",") if s.strip()] if args.instances else None
     tasks = build_tasks(suite, methods, options, budgets, instances, commit=code_version())
     out = Path(args.out) if args.out is not None else (None if args.check else Path("results"))
+    if out is not None:
+        _check_out_folder(out)
     csv_path = out / f"{suite.name}.csv" if out is not None else None
     previous = read_csv(csv_path) if (args.resume and csv_path is not None and csv_path.is_file()) else []
     command = _command(args, ",".join(m.label if m.label == m.planner else f"{m.label}={m.planner}"
@@ -255,6 +257,16 @@ def _report_unavailable(suite: Suite, tasks: Sequence[RunTask]) -> None:
           file=sys.stderr)
     for name, reason in why.items():
         print(f"  {name}: {reason}", file=sys.stderr)
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse, before any run, an ``--out`` that is not a folder (nor can become one)."""
+    if out.exists() and not out.is_dir():
+        raise InputError.single("--out", str(out), "is a file, not a folder (--out names the folder of the "
+                                "results: OUT/SUITE.csv, OUT/SUITE.md, plots)")
+    from solver.fileio import check_output_path
+
+    check_output_path(out / ".probe", "--out")
 
 
 def _report_partial(csv_path: Path | None, why: str) -> None:

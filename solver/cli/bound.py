@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 from solver.cli._common import add_capacity_option, load_instance
+from solver.deadline import Deadline, command_deadline, deadline_of
 from solver.errors import InputError
 from solver.fileio import dumps_json
 from solver.solve import InstanceError, make_instance
@@ -29,12 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "window LP relaxation of the timing model and the cheap bounds. Exit 0 with a "
                                    "bound, 1 when no schedule can fit, 2 on unreadable input.")
     p.add_argument("trace", help="trace file (tierplan.trace/1)")
-    p.add_argument("--hardware", "-H", required=True, metavar="HW", help="hardware file (tierplan.hardware/1)")
+    p.add_argument("--hardware", "-H", required=True, metavar="HW", help="hardware file (tierplan.hardware/1) or preset name, e.g. h100-pcie")
     add_capacity_option(p)
     p.add_argument("--budget", type=float, metavar="FRACTION",
                    help="compute-tier capacity as a fraction of the trace's no-offload peak (rounded up)")
     p.add_argument("--no-recompute", action="store_true", help="bound schedules that never recompute")
-    p.add_argument("--time-limit", type=float, metavar="S", help="seconds for the LP solve")
+    p.add_argument("--time-limit", type=float, metavar="S",
+                   help="seconds for the whole command (the LP, then --milp and --stage, share them); it ends "
+                        "within S plus max(2 s, 10%%)")
     p.add_argument("--milp", action="store_true",
                    help="also solve the window relaxation as a MILP (absences and recomputes integral): at "
                         "least as strong, slower; at --time-limit its best bound so far counts")
@@ -46,8 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def compute_bounds(trace: Any, hardware: Any, capacity: dict[str, int], budget: float | None,
                    recompute: bool = True, time_limit: float | None = None, stage: bool = False,
-                   milp: bool = False) -> dict[str, Any]:
+                   milp: bool = False, deadline: Deadline | None = None) -> dict[str, Any]:
     """All the bounds ``tierplan bound`` reports, as a JSON-ready dict.
+
+    ``time_limit`` (seconds from the call) and ``deadline`` (the sooner counts) cover all of it:
+    the LP first, then (``milp``) the MILP in the time left, then (``stage``) the stage LP in what
+    is left after that.
 
     Examples
     --------
@@ -60,9 +68,10 @@ def compute_bounds(trace: Any, hardware: Any, capacity: dict[str, int], budget: 
     from formulations.relax import window_bound
     from solver.bounds import lower_bounds
 
-    instance = make_instance(trace, hardware, capacity, budget)
+    until = deadline_of(SimpleNamespace(time_limit=time_limit, deadline=deadline))
+    instance = make_instance(trace, hardware, capacity, budget, within_device=True)
     cheap = {k: float(v) for k, v in lower_bounds(instance).items()}
-    res = window_bound(trace, instance.hardware, recompute=recompute, time_limit=time_limit)
+    res = window_bound(trace, instance.hardware, recompute=recompute, deadline=until)
     bounds = dict(cheap)
     out: dict[str, Any] = {"trace": trace.name, "hardware": hardware.name,
                            "compute_tier": hardware.compute_tier, "capacity": instance.compute_capacity,
@@ -72,7 +81,8 @@ def compute_bounds(trace: Any, hardware: Any, capacity: dict[str, int], budget: 
     if res.status == "bound":
         bounds["window-lp"] = res.value
         if milp:
-            mres = window_bound(trace, instance.hardware, recompute=recompute, time_limit=time_limit, integral=True)
+            mres = window_bound(trace, instance.hardware, recompute=recompute, integral=True,
+                                deadline=None if until is None else until.reserving())
             out["relaxation_milp"] = mres.status
             out["relaxation_milp_stats"] = dict(mres.stats)
             if mres.status == "infeasible":
@@ -99,7 +109,7 @@ def compute_bounds(trace: Any, hardware: Any, capacity: dict[str, int], budget: 
         from formulations.relax import stage_lp_bound
 
         problem = build_problem(trace, instance.hardware, recompute=recompute)
-        out["stage_lp"] = stage_lp_bound(problem, time_limit)
+        out["stage_lp"] = stage_lp_bound(problem, deadline=until)
     return out
 
 
@@ -110,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.time_limit is not None and not args.time_limit > 0:
         raise InputError.single("--time-limit", "", f"must be positive, got {args.time_limit}")
     try:
-        doc = compute_bounds(trace, hardware, caps, args.budget, not args.no_recompute, args.time_limit, args.stage,
-                             args.milp)
+        doc = compute_bounds(trace, hardware, caps, args.budget, not args.no_recompute, None, args.stage,
+                             args.milp, deadline=command_deadline(args.time_limit))
     except InstanceError as exc:
         raise InputError.single("--budget" if args.budget is not None else "--capacity", "", str(exc)) from None
     if args.json:

@@ -17,9 +17,11 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from solver.cli._common import check_outputs
 from solver.errors import InputError
 from solver.fileio import write_json_atomic
 from solver.units import format_bytes, format_time
@@ -101,6 +103,12 @@ def _run(args: argparse.Namespace) -> int:
         problems += exc.problems
     try:
         indent = _int_arg(args.indent, "--indent", 0)
+    except InputError as exc:
+        problems += exc.problems
+    hw_arg = getattr(args, "hardware", None)
+    hw_path = hw_arg if hw_arg and os.path.exists(hw_arg) else None
+    try:
+        check_outputs([("-o", args.output)], [hw_path])
     except InputError as exc:
         problems += exc.problems
     options = options_from_args(k.options, args)

@@ -12,6 +12,7 @@ import re
 import sys
 from typing import Any
 
+from solver.cli._common import check_outputs
 from solver.errors import InputError
 from solver.fileio import write_json_atomic
 from solver.importers.registry import IMPORTERS, ImporterSpec, Option
@@ -121,6 +122,16 @@ def _no_format(args: argparse.Namespace) -> int:
     return 2
 
 
+def _check_range(doc: dict[str, Any], source: str) -> None:
+    """Refuse a source whose sizes or durations are out of the range a trace may hold (docs/formats.md),
+    rather than write a trace that no command can read."""
+    from solver.formats import first_out_of_range
+
+    bad = first_out_of_range(doc)
+    if bad is not None:
+        raise InputError.single(source, "", f"the imported trace's {bad[0]} is out of range: {bad[1]}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one importer and write its trace; 0 on success, 2 on unreadable input."""
     spec: ImporterSpec = args.import_spec
@@ -135,11 +146,13 @@ def run(args: argparse.Namespace) -> int:
                                        bandwidth_efficiency=args.bandwidth_efficiency, overhead=args.op_overhead)
     if args.name:
         options["name"] = args.name
+    check_outputs([("-o", args.output)], [args.source])
     try:
         result = spec.load()(args.source, **options)
     except ImportError as exc:
         raise InputError.single(args.source, "", str(exc)) from None
     doc = result.document
+    _check_range(doc, args.source)
     if args.initial_tier:
         doc = with_initial_tier(doc, args.initial_tier)
     try:

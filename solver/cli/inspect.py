@@ -7,9 +7,9 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from solver.cli._common import check_instance
+from solver.cli._common import check_instance, read_hardware, shown
 from solver.fileio import dumps_json
-from solver.formats import load_hardware, load_trace
+from solver.formats import load_trace
 from solver.model import TENSOR_KINDS, Hardware, Trace
 from solver.units import format_bytes, format_time
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Summarise TRACE: ops, tensors, bytes by kind, compute time, the "
                                    "no-offload peak in the compute tier (and whether it fits HARDWARE).")
     p.add_argument("trace", help="the trace file (.json or .json.gz)")
-    p.add_argument("--hardware", metavar="HW", help="hardware file to check the fit against")
+    p.add_argument("--hardware", metavar="HW", help="hardware file or preset name to check the fit against")
     p.add_argument("--json", action="store_true", help="machine output")
     p.add_argument("--top", type=int, default=5, help="how many of the largest tensors to list (default 5)")
     p.set_defaults(func=run)
@@ -65,7 +65,7 @@ def summarize(trace: Trace, hardware: Hardware | None = None, top: int = 5) -> d
 
 def run(args: argparse.Namespace) -> int:
     trace = load_trace(args.trace)
-    hw = load_hardware(args.hardware) if args.hardware else None
+    hw = read_hardware(args.hardware) if args.hardware else None
     if hw is not None:
         check_instance(trace, hw, args.trace)
     info = summarize(trace, hw, args.top)
@@ -84,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {verdict} in {info['compute_tier']} ({format_bytes(info['capacity'])}) of {hw.name!r}")
     print("largest tensors:")
     for t in info["largest_tensors"]:
-        print(f"  {t['id']:<24}{format_bytes(t['bytes']):>14}  {t['kind']}")
+        print(f"  {shown(t['id']):<24}{format_bytes(t['bytes']):>14}  {t['kind']}")
     return 0

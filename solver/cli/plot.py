@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "above a Gantt chart of the compute and link streams, stalls highlighted. "
                                    "Exit 0 valid, 1 invalid (figure still written), 2 unreadable input.")
     p.add_argument("trace", help="the trace file (.json or .json.gz)")
-    p.add_argument("hardware", help="the hardware file (.toml, .json or .json.gz)")
+    p.add_argument("hardware", help="the hardware file (.toml, .json or .json.gz) or a preset name, e.g. h100-pcie")
     p.add_argument("schedule", help="the schedule file to draw (.json or .json.gz)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
     p.add_argument("--title", help="figure title [default: trace, hardware, makespan, overhead]")
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, draw, write; returns the exit status."""
     from solver.bench.schedule_plot import schedule_figure
-    from solver.cli._common import load_instance
+    from solver.cli._common import check_outputs, hardware_file, load_instance
     from solver.fileio import write_bytes_atomic
     from solver.formats import load_schedule
     from solver.timing import validate
@@ -63,8 +63,14 @@ def run(args: argparse.Namespace) -> int:
                                 f"{', '.join('.' + f for f in FORMATS)}")
     if not DPI_MIN <= args.dpi <= DPI_MAX:
         raise InputError.single("--dpi", str(args.dpi), f"must be between {DPI_MIN} and {DPI_MAX}")
+    check_outputs([("-o", args.output)], [args.trace, hardware_file(args.hardware, "hardware"), args.schedule])
     trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     schedule = load_schedule(args.schedule)
+    from solver.cli._common import shown
+    from solver.cli.validate import name_warnings
+
+    for w in name_warnings(trace, hardware, schedule, args.schedule):
+        print(f"warning: {shown(w)}", file=sys.stderr)
     report = validate(trace, hardware, schedule, caps)
     fig = schedule_figure(trace, hardware, schedule, report, args.title)
     buf = io.BytesIO()

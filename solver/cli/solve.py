@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from solver.cli._common import add_capacity_option, load_instance
+from solver.cli._common import add_capacity_option, check_outputs, hardware_file, load_instance, shown
+from solver.deadline import command_deadline
 from solver.errors import InputError
 from solver.fileio import dumps_json
 from solver.formats import save_schedule
@@ -38,13 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(infeasible, timeout, method failure), 2 on unreadable input or an option "
                                    "the method does not take.")
     p.add_argument("trace", help="trace file (tierplan.trace/1)")
-    p.add_argument("--hardware", "-H", required=True, metavar="HW", help="hardware file (tierplan.hardware/1)")
+    p.add_argument("--hardware", "-H", required=True, metavar="HW", help="hardware file (tierplan.hardware/1) or preset name, e.g. h100-pcie")
     p.add_argument("--method", "-m", default="greedy", help="planning method (default greedy)")
     add_capacity_option(p)
     p.add_argument("--budget", type=float, metavar="FRACTION",
                    help="compute-tier capacity as a fraction of the trace's no-offload peak (rounded up)")
     p.add_argument("--time-limit", type=float, metavar="S",
-                   help="seconds the method may use (exact methods: default 60; the heuristics ignore it)")
+                   help="seconds for the whole command (loading, warm start, bounds, model, solve, validation), "
+                        "any method; it ends within S plus max(2 s, 10%%) (exact methods: default 60 s of "
+                        "planning; a heuristic out of time says timeout)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="solver threads (exact methods; the heuristics ignore it); with N >= 2, cpsat and auto "
                         "run their window MILP bound on one more thread beside the search")
@@ -174,9 +177,10 @@ def method_extra(method: Method, items: list[str], flags: Mapping[str, Any]) -> 
     for key in ("windows", "race"):
         if key in extra and extra[key] not in ("on", "off"):
             raise InputError.single(f"--option {key}", str(extra[key]), "expected on or off")
-    for key in ("max_milp", "max_cp"):
-        if key in extra and not (isinstance(extra[key], int) and not isinstance(extra[key], bool) and extra[key] >= 1):
-            raise InputError.single(f"--option {key}", str(extra[key]), "expected a whole number >= 1")
+    for key, least in (("max_milp", 1), ("max_cp", 1), ("candidates", 1), ("window", 0)):
+        if key in extra and not (isinstance(extra[key], int) and not isinstance(extra[key], bool)
+                                 and extra[key] >= least):
+            raise InputError.single(f"--option {key}", str(extra[key]), f"expected a whole number >= {least}")
     model = extra.get("write_model")
     if model is not None and not str(model).lower().endswith((".mps", ".lp")):
         raise InputError.single("--write-model", str(model), "use a .mps or .lp suffix")
@@ -248,7 +252,7 @@ def human_summary(out: SolveOutcome, instance_facts: dict[str, Any], path: str |
     ``min-memory`` and ``min-bytes`` objectives their figure, bound and makespan limit; the CP-SAT
     clock when a CP-SAT model was built)."""
     stream = stream or sys.stdout
-    w = lambda s="": print(s, file=stream)  # noqa: E731
+    w = lambda s="": print(shown(s), file=stream)  # noqa: E731  (ids from files cannot drive the terminal)
     c = instance_facts["compute_tier"]
     goal = out.objective_result
     other = goal is not None and goal.kind != "makespan"
@@ -288,7 +292,9 @@ def human_summary(out: SolveOutcome, instance_facts: dict[str, Any], path: str |
         w("  CP-SAT clock: not used (no CP-SAT model was built)")
     for tier, peak in m.peak.items():
         cap = out.report.capacity.get(tier)
-        w(f"  peak {tier}: {format_bytes(peak)} of {format_bytes(cap) if cap is not None else '?'}")
+        src = instance_facts.get("capacity_source", {}).get(tier, "hardware")
+        src = "" if src == "hardware" else f" ({src})"
+        w(f"  peak {tier}: {format_bytes(peak)} of {format_bytes(cap) if cap is not None else '?'}{src}")
     moved = [(s, n) for s, n in m.bytes_moved.items() if m.copies[s]]
     for s, n in moved:
         w(f"  {s}: {m.copies[s]} copies, {format_bytes(n)}")
@@ -298,6 +304,9 @@ def human_summary(out: SolveOutcome, instance_facts: dict[str, Any], path: str |
 
 
 def run(args: argparse.Namespace) -> int:
+    deadline = command_deadline(args.time_limit)
+    check_outputs([("-o", args.output), ("--write-model", args.write_model)],
+                  [args.trace, hardware_file(args.hardware)])
     trace, hardware, caps = load_instance(args.trace, args.hardware, args.capacity)
     try:
         method = get_method(args.method)
@@ -321,11 +330,11 @@ def run(args: argparse.Namespace) -> int:
                                     f"({format_time(trace.compute_time)}) into {ticks:.3g} ticks; at most 10^10 "
                                     "are allowed (give a coarser resolution)")
     try:
-        instance = make_instance(trace, hardware, caps, args.budget)
+        instance = make_instance(trace, hardware, caps, args.budget, within_device=True)
     except InstanceError as exc:
         raise InputError.single("--budget" if args.budget is not None else "--capacity", "", str(exc)) from None
     options = SolveOptions(time_limit=args.time_limit, threads=args.threads, recompute=not args.no_recompute,
-                           extra=extra)
+                           extra=extra, deadline=deadline)
     out = solve(instance, method.name, options)
     written = None
     if out.ok and args.output:
@@ -334,12 +343,14 @@ def run(args: argparse.Namespace) -> int:
     facts = {"trace": trace.name, "hardware": hardware.name, "ops": len(trace.ops),
              "compute_tier": hardware.compute_tier, "capacity": instance.compute_capacity,
              "peak": trace.no_offload_peak, "budget": args.budget, "compute": trace.compute_time,
-             "resolution": extra.get("resolution")}
+             "resolution": extra.get("resolution"), "capacity_source": dict(instance.capacity_source)}
     if args.json:
         doc = out.to_dict()
         doc.update({"trace": trace.name, "hardware": hardware.name, "ops": len(trace.ops),
                     "no_offload_peak": trace.no_offload_peak, "schedule_file": written,
-                    "resolution": clock_facts(out.stats)})
+                    "resolution": clock_facts(out.stats),
+                    "capacity_in_force": {k: {"bytes": v, "source": instance.capacity_source.get(k, "hardware")}
+                                          for k, v in instance.hardware.capacity.items()}})
         sys.stdout.buffer.write(dumps_json(doc, indent=None) + b"\n")
         sys.stdout.flush()
     else:

@@ -12,6 +12,9 @@ reads it waits for it if the copy is late.
 
 Options (``SolveOptions.extra``): ``window`` (look-ahead in ops, default 2).
 
+Under a time limit the sweep polls the clock every :data:`solver.heuristics.greedy.POLL_EVERY`
+steps and stops with status ``timeout`` (no schedule) when the time is up.
+
 Examples
 --------
 >>> from solver.model import Trace, Tensor, Op, Hardware, Tier, Link
@@ -30,8 +33,9 @@ from __future__ import annotations
 
 import heapq
 
+from solver.deadline import OutOfTime, Poll, deadline_of
 from solver.heuristics.engine import Engine, PlanningError
-from solver.heuristics.greedy import op_overflow
+from solver.heuristics.greedy import POLL_EVERY, op_overflow, timed_out
 from solver.methods import Instance, PlanResult, SolveOptions
 
 DEFAULT_WINDOW = 2
@@ -40,18 +44,22 @@ DEFAULT_WINDOW = 2
 def plan(instance: Instance, options: SolveOptions) -> PlanResult:
     """Plan by demand paging with MIN eviction (see the module docstring)."""
     window = max(0, int(options.extra.get("window", DEFAULT_WINDOW)))
+    tick = Poll(deadline_of(options), POLL_EVERY)
     try:
         eng = Engine(instance)
         msg = op_overflow(eng)
         if msg:
             return PlanResult("infeasible", message=msg)
-        stats = _sweep(eng, window)
+        stats = _sweep(eng, window, tick)
     except PlanningError as exc:
         return PlanResult("infeasible", message=str(exc))
+    except OutOfTime:
+        return timed_out("belady", tick)
     return eng.result("belady", stats)
 
 
-def _sweep(eng: Engine, window: int) -> dict[str, int]:
+def _sweep(eng: Engine, window: int, tick: Poll | None = None) -> dict[str, int]:
+    tick = tick if tick is not None else Poll(None)
     f = eng.f
     tr = f.trace
     n = f.n
@@ -74,12 +82,14 @@ def _sweep(eng: Engine, window: int) -> dict[str, int]:
         elif f.absent_start(t) and not tr.users[t] and tr.tensors[t].persistent:
             eng.tail(t, -1)
     for s in range(n):
+        tick()
         if s > 0:
             for t in sorted(set(tr.op_reads[s - 1]) | set(tr.op_writes[s - 1])):
                 activate(t, s - 1)
         while eng.used(s) > eng.cap:
             opt = None
             while heap:
+                tick()
                 _, t, a, b = heapq.heappop(heap)
                 if b <= s:
                     continue

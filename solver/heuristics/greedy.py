@@ -24,6 +24,11 @@ then validates it.
 Options (``SolveOptions.extra``): ``candidates`` (how many candidates to evaluate per
 decision; default 64, fewer on traces over 20,000 ops, down to 12 at 100,000).
 
+With a time limit (``SolveOptions.time_limit`` or ``deadline``) the sweep polls the clock every
+:data:`POLL_EVERY` steps (ops swept and candidates evaluated); when the time is up it stops with
+status ``timeout`` and no schedule (a half-swept plan does not fit the capacity, so there is no
+valid schedule to return).
+
 Examples
 --------
 >>> from solver.model import Trace, Tensor, Op, Hardware, Tier, Link
@@ -43,6 +48,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+from solver.deadline import OutOfTime, Poll, deadline_of
 from solver.feasibility import infeasible_reason
 from solver.heuristics.engine import Engine, Option, PlanningError
 from solver.methods import Instance, PlanResult, SolveOptions
@@ -53,6 +59,9 @@ DEFAULT_CANDIDATES = 64
 #: CANDIDATE_BUDGET / ops of them, but at least MIN_CANDIDATES.
 CANDIDATE_BUDGET = 1_280_000
 MIN_CANDIDATES = 12
+
+#: Steps (ops swept, candidates evaluated) between two readings of the clock under a time limit.
+POLL_EVERY = 64
 
 
 def plan(instance: Instance, options: SolveOptions) -> PlanResult:
@@ -66,6 +75,7 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
     >>> plan(Instance(tr, Hardware("h", "HBM", (Tier("HBM", 4),))), SolveOptions()).status
     'infeasible'
     """
+    tick = Poll(deadline_of(options), POLL_EVERY)
     try:
         eng = Engine(instance)
         msg = op_overflow(eng)
@@ -75,11 +85,27 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
             k = int(options.extra["candidates"])
         else:       # fewer per decision on long traces, so planning time stays about linear in the ops
             k = max(MIN_CANDIDATES, min(DEFAULT_CANDIDATES, CANDIDATE_BUDGET // max(eng.n, 1)))
-        stats = _Sweep(eng, max(1, k), options.recompute).run()
+        stats = _Sweep(eng, max(1, k), options.recompute, tick).run()
         stats["hoisted"] = eng.hoist()
     except PlanningError as exc:
         return PlanResult("infeasible", message=str(exc))
+    except OutOfTime:
+        return timed_out("greedy", tick)
     return eng.result("greedy", stats)
+
+
+def timed_out(method: str, tick: Poll) -> PlanResult:
+    """The answer of a heuristic stopped by its time limit: ``timeout``, no schedule.
+
+    Examples
+    --------
+    >>> from solver.deadline import Deadline
+    >>> res = timed_out("greedy", Poll(Deadline(0.0, clock=lambda: 1.0), 1))
+    >>> res.status, res.message
+    ('timeout', 'greedy: stopped at the time limit after 0 steps, with no complete schedule')
+    """
+    return PlanResult("timeout", message=f"{method}: stopped at the time limit after {tick.steps} steps, with no "
+                                         "complete schedule", stats={"steps": tick.steps, "clock_checks": tick.checks})
 
 
 def _neg(key: tuple[int, float]) -> tuple[int, float]:
@@ -120,10 +146,11 @@ def op_overflow(eng: Engine) -> str | None:
 class _Sweep:
     """One greedy sweep over the slots (private, single use)."""
 
-    def __init__(self, eng: Engine, k: int, recompute: bool) -> None:
+    def __init__(self, eng: Engine, k: int, recompute: bool, tick: Poll | None = None) -> None:
         self.eng = eng
         self.k = k
         self.allow_rc = recompute
+        self.tick = tick if tick is not None else Poll(None)
         f = eng.f
         self.heap: list[tuple[float, int, int, int, int, int, int]] = []
         self.reopen: dict[int, list[tuple[int, int, int]]] = {}
@@ -184,7 +211,9 @@ class _Sweep:
             elif f.absent_start(t) and not tr.users[t] and tr.tensors[t].persistent:
                 eng.tail(t, -1)
         cap = eng.cap
+        tick = self.tick
         for s in range(n):
+            tick()
             if s > 0:
                 prev = s - 1
                 touched = set(tr.op_reads[prev]) | set(tr.op_writes[prev])
@@ -210,6 +239,7 @@ class _Sweep:
         _, _, t, a, b, ver, ext = entry
         if b <= s and not (ext and b >= eng.n):
             return None
+        self.tick()
         self.stats["evaluated"] += 1
         if ext:
             o0 = eng.extend_option(t, a, b, s) if b < eng.n else eng.advance_option(t, a, s)

@@ -2,7 +2,8 @@
 
 The schedule is :func:`solver.plans.keep_schedule`: tensors that start elsewhere are
 fetched at time 0, persistent tensors are written back to their final tier after their
-last use, and nothing else moves.
+last use, and nothing else moves. It is one linear pass (the fallback warm start of the exact
+methods when ``greedy`` runs out of time), so it does not poll a time limit.
 """
 
 from __future__ import annotations

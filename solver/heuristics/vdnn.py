@@ -14,7 +14,9 @@ without that structure, every activation is offloaded across every gap between t
 uses that leaves room, and prefetched one op ahead. Nothing else moves (tensors that
 start elsewhere are fetched just in time, persistent ones written back to their final
 tier). The policy ignores the capacity: when the result does not fit, the status is
-``infeasible``.
+``infeasible``. Under a time limit it polls the clock every
+:data:`solver.heuristics.greedy.POLL_EVERY` offloads and stops with status ``timeout`` when the
+time is up.
 
 Examples
 --------
@@ -32,8 +34,9 @@ Examples
 
 from __future__ import annotations
 
+from solver.deadline import OutOfTime, Poll, deadline_of
 from solver.heuristics.engine import Engine, PlanningError
-from solver.heuristics.greedy import op_overflow
+from solver.heuristics.greedy import POLL_EVERY, op_overflow, timed_out
 from solver.heuristics.phases import has_structure, layer_key, op_phases
 from solver.methods import Instance, PlanResult, SolveOptions
 
@@ -42,6 +45,7 @@ OFFLOAD_KINDS = ("activation", "input")
 
 def plan(instance: Instance, options: SolveOptions) -> PlanResult:
     """Plan with the vDNN policy (see the module docstring)."""
+    tick = Poll(deadline_of(options), POLL_EVERY)
     try:
         eng = Engine(instance)
         msg = op_overflow(eng)
@@ -51,6 +55,7 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
         gaps = _gaps(eng)
         stats = {"offloaded": 0}
         for t, a, b, j in sorted(gaps, key=lambda g: (g[1], g[0])):
+            tick()
             opt = eng.offload_option(t, a, b, None, force_m=a + 1, force_j=j)
             if opt is not None and opt.m <= opt.j:
                 eng.commit(opt)
@@ -58,6 +63,8 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
         _tails(eng)
     except PlanningError as exc:
         return PlanResult("infeasible", message=str(exc))
+    except OutOfTime:
+        return timed_out("vdnn", tick)
     return eng.result("vdnn", stats)
 
 

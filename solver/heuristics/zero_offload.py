@@ -8,7 +8,9 @@ it is not in use: copied out as early as possible (at time 0 when it starts ther
 copied back as late as possible before the op that reads or updates it, and written
 back after its last update (to its final tier, or to host memory when it has none).
 Everything else stays in the compute tier (tensors that start elsewhere are fetched
-just in time). When that does not fit, the status is ``infeasible``.
+just in time). When that does not fit, the status is ``infeasible``. Under a time limit it polls
+the clock every :data:`solver.heuristics.greedy.POLL_EVERY` tensors and stops with status
+``timeout`` when the time is up.
 
 Examples
 --------
@@ -27,8 +29,9 @@ Examples
 
 from __future__ import annotations
 
+from solver.deadline import OutOfTime, Poll, deadline_of
 from solver.heuristics.engine import Engine, PlanningError
-from solver.heuristics.greedy import op_overflow
+from solver.heuristics.greedy import POLL_EVERY, op_overflow, timed_out
 from solver.methods import Instance, PlanResult, SolveOptions
 
 STATE_KINDS = ("optimizer_state",)
@@ -36,6 +39,7 @@ STATE_KINDS = ("optimizer_state",)
 
 def plan(instance: Instance, options: SolveOptions) -> PlanResult:
     """Plan with optimizer states off the compute tier (see the module docstring)."""
+    tick = Poll(deadline_of(options), POLL_EVERY)
     try:
         eng = Engine(instance)
         msg = op_overflow(eng)
@@ -47,6 +51,7 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
         n = f.n
         stats = {"offloaded": 0, "states": 0}
         for t, tensor in enumerate(tr.tensors):
+            tick()
             touches = ([tr.producer[t]] if tr.producer[t] >= 0 else []) + list(tr.users[t])
             if tensor.kind in STATE_KINDS:
                 stats["states"] += 1
@@ -68,4 +73,6 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
         stats["hoisted"] = eng.hoist()
     except PlanningError as exc:
         return PlanResult("infeasible", message=str(exc))
+    except OutOfTime:
+        return timed_out("zero-offload", tick)
     return eng.result("zero-offload", stats)

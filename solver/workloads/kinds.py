@@ -172,7 +172,10 @@ def _hardware_document(hardware: str | os.PathLike[str] | Mapping[str, Any] | No
     if isinstance(hardware, Mapping):
         return hardware, str(hardware.get("name", "<hardware>"))
     path = resolve_hardware(DEFAULT_HARDWARE if hardware is None else hardware, where)
-    return read_document(path), str(path)
+    doc = read_document(path)
+    from solver.formats import hardware_from_document
+    hardware_from_document(doc, str(path))    # every rule checked: problems name the file (not a crash later)
+    return doc, str(path)
 
 
 def compute_spec(hardware: str | os.PathLike[str] | Mapping[str, Any] | None, where: str = "hardware"
@@ -226,6 +229,20 @@ def check_tiers(options: Any, hardware: Mapping[str, Any], where: Where = Where(
         raise InputError(problems)
 
 
+def _check_range(doc: Mapping[str, Any], opts: Any, where: Where) -> None:
+    """Refuse options whose trace the loaders would refuse (a duration or size out of the range of
+    docs/formats.md): exit 2 naming the option, not exit 0 with an unreadable file."""
+    from solver.formats import first_out_of_range
+
+    bad = first_out_of_range(doc)
+    if bad is None:
+        return
+    names = [f.name for f in fields(opts)]
+    suffix = "_time" if ".duration" in bad[0] else "_bytes"
+    opt = next((n for n in names if n.endswith(suffix)), "compute_efficiency" if suffix == "_time" else "model")
+    raise InputError([where.problem(opt, f"gives {bad[0]} out of range ({bad[1]}); use a smaller value")])
+
+
 def generate(name: str, options: Mapping[str, Any] | None = None, *, seed: int = 0,
              hardware: str | os.PathLike[str] | Mapping[str, Any] | None = None,
              where: Where = Where()) -> dict[str, Any]:
@@ -275,6 +292,7 @@ def generate(name: str, options: Mapping[str, Any] | None = None, *, seed: int =
                 common.compute_efficiency, common.memory_efficiency)
     wl = k.build(opts, seed, where)
     doc = to_trace(wl, spec, {"kind": name, "seed": seed, "generator_version": GENERATOR_VERSION})
+    _check_range(doc, opts, where)
     if common.name:
         doc["name"] = common.name
     return doc

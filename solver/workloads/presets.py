@@ -94,8 +94,8 @@ def resolve_hardware(spec: str | os.PathLike[str], where: str = "hardware") -> P
     """
     text = os.fspath(spec)
     p = Path(text)
-    if p.is_file() or os.sep in text or "/" in text or text.endswith((".toml", ".json", ".gz")):
-        if not p.is_file():
+    if p.exists() or os.sep in text or "/" in text or text.endswith((".toml", ".json", ".gz")):
+        if not p.exists():
             raise InputError.single(text, "", "hardware file not found")
-        return p
+        return p   # reading it says what is wrong with a path that is not a regular file
     return hardware_preset_path(text, where)
