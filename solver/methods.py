@@ -226,20 +226,24 @@ class UnknownMethod(KeyError):
         return str(self.args[0])
 
 
+#: ``SolveOptions.extra`` keys every heuristic reads: ``bounds`` (the driver's bound stage, see
+#: :mod:`solver.bounding`).
+_HEURISTIC_KEYS: tuple[str, ...] = ("bounds",)
+
 #: ``SolveOptions.extra`` keys every exact planner reads (see :mod:`formulations.planners`).
 _EXACT_KEYS: tuple[str, ...] = ("objective", "max_overhead", "makespan", "warm", "log", "bounds")
 
 _ENTRIES: tuple[Method, ...] = (
     Method("greedy", "selective offload/recompute where the compute tier overflows, copies timed to hide "
-           "behind compute (default)", "solver.heuristics.greedy", "plan", options=("candidates",)),
+           "behind compute (default)", "solver.heuristics.greedy", "plan", options=("candidates",) + _HEURISTIC_KEYS),
     Method("keep", "no offload: everything stays in (or is fetched once into) the compute tier",
-           "solver.heuristics.keep", "plan"),
+           "solver.heuristics.keep", "plan", options=_HEURISTIC_KEYS),
     Method("vdnn", "vDNN: offload activations after their forward use, prefetch one layer ahead of backward use",
-           "solver.heuristics.vdnn", "plan"),
+           "solver.heuristics.vdnn", "plan", options=_HEURISTIC_KEYS),
     Method("belady", "demand paging: evict the tensor used farthest in the future (MIN), prefetch a window ahead",
-           "solver.heuristics.belady", "plan", options=("window",)),
+           "solver.heuristics.belady", "plan", options=("window",) + _HEURISTIC_KEYS),
     Method("zero-offload", "ZeRO-Offload placement: optimizer states live off the compute tier between uses",
-           "solver.heuristics.zero_offload", "plan"),
+           "solver.heuristics.zero_offload", "plan", options=_HEURISTIC_KEYS),
     Method("milp", "exact: time-indexed stage MILP (Checkmate/POET family) with HiGHS, warm-started from greedy",
            "formulations.planners", "plan_milp", exact=True,
            options=_EXACT_KEYS + ("write_model", "backend", "max_milp")),

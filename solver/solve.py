@@ -3,7 +3,9 @@
 Every schedule a planner returns goes through the validator (:func:`solver.timing.validate`);
 the makespan reported is the validator's, and a planner's invalid schedule is reported as
 status ``error`` and never returned as a schedule. The bound is the largest of the
-planner's own proven bound and :func:`solver.bounds.lower_bounds`. For a planner that minimised
+planner's own proven bound and :func:`solver.bounding.instance_bounds` (the function ``tierplan
+bound`` uses: the cheap bounds, and for a heuristic the window LP or MILP that ``bounds`` asks
+for; an exact planner runs those itself). For a planner that minimised
 something else (``min-memory``, ``min-bytes``), the figure reported is the validator's too
 (:func:`settle_objective`): the least capacity is the schedule's peak, recorded in its
 ``capacity`` field and validated again there.
@@ -29,9 +31,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from solver.bounds import lower_bounds
+from solver.bounding import STAGES, instance_bounds
 from solver.deadline import deadline_of
-from solver.feasibility import infeasible_reason
 from solver.methods import Instance, ObjectiveResult, Planner, PlanResult, SolveOptions, get_method
 from solver.model import Hardware, Schedule, Trace
 from solver.timing import Report, validate
@@ -197,6 +198,14 @@ def make_instance(trace: Trace, hardware: Hardware, capacity_overrides: Mapping[
     return Instance(trace, hardware.with_capacity(caps) if caps else hardware, caps, source)
 
 
+def _is_exact(name: str) -> bool:
+    """Whether ``name`` is a registered exact method (it runs the relaxations itself)."""
+    from solver.methods import REGISTRY
+
+    m = REGISTRY.get(name)
+    return m is not None and m.exact
+
+
 def solve(instance: Instance, method_name: str = "greedy", options: SolveOptions | None = None) -> SolveOutcome:
     """Run ``method_name`` on ``instance``, validate its schedule, and bound it.
 
@@ -255,11 +264,18 @@ def solve_with(instance: Instance, name: str, planner: Planner,
     deadline = deadline_of(options)
     if deadline is not None and deadline is not options.deadline:
         options = replace(options, deadline=deadline)
-    bounds = lower_bounds(instance)
-    why = infeasible_reason(instance.trace, instance.hardware)
+    # the bounds: the same function as `tierplan bound`, to the stage asked for (an exact planner
+    # runs the relaxations itself, within its own time shares, and reports its bound)
+    stage = "cheap" if _is_exact(name) else str(options.extra.get("bounds", "cheap"))
+    bset = instance_bounds(instance, stage if stage in STAGES else "cheap", recompute=options.recompute,
+                           deadline=None if deadline is None else deadline.share(0.5))
+    bounds = dict(bset.bounds)
+    why = bset.message if bset.best == "feasibility" else None
     if why is None and any(math.isinf(v) for v in bounds.values()):
         why = "no schedule can fit: " + ", ".join(f"the {k} bound is infinite" for k, v in bounds.items()
                                                   if math.isinf(v))
+    if why is None and bset.status == "infeasible":
+        why = f"no schedule can fit: {bset.message}"
     if why is not None:
         wall = time.perf_counter() - t0
         return SolveOutcome(name, "infeasible", None, None, None, bounds, None, wall, 0.0, 0.0, why,

@@ -376,3 +376,23 @@ def test_loaders_raise_only_input_errors_on_a_directory(tmp_path):
     for loader in (load_trace, load_hardware, load_schedule):
         with pytest.raises(InputError):
             loader(tmp_path)
+
+
+def test_solve_and_bound_measure_against_one_bound_function(capsys):
+    """`solve --bounds lp` reports the bound `tierplan bound` gives; by default it says it used the
+    cheap ones only; both agree on what is infeasible."""
+    base = [str(EX_TRACE), "-H", str(EX_HW), "--budget", "0.7", "--json"]
+    code, out, _ = _cli(["bound", *base], capsys)
+    assert code == 0
+    bound = json.loads(out)
+    assert bound["best"] == "window-lp"
+    code, out, _ = _cli(["solve", *base, "--bounds", "lp"], capsys)
+    solved = json.loads(out)
+    assert code == 0 and solved["bound"] == bound["bound"]
+    assert solved["bounds"] == bound["bounds"]
+    code, out, _ = _cli(["solve", *base[:-1]], capsys)
+    assert "--bounds lp adds the window LP" in out
+    code, out, _ = _cli(["solve", *base[:-2], "0.5", "--json"], capsys)
+    assert json.loads(out)["status"] == "infeasible"
+    code, out, _ = _cli(["bound", *base[:-2], "0.5", "--json"], capsys)
+    assert json.loads(out)["status"] == "infeasible" and json.loads(out)["best"] == "feasibility"

@@ -265,7 +265,7 @@ def test_solver_log_goes_to_stderr_and_keeps_stdout_json(method: str, words: str
     (["--method", "belady", "--option", "candidates=4"], "--option candidates", "greedy; not to belady"),
     (["--method", "milp", "--option", "frobnicate=1"], "--option frobnicate", "no method reads it"),
     (["--method", "auto", "--option", "bounds=exact"], "--option bounds", "expected one of cheap, lp, milp"),
-    (["--method", "greedy", "--option", "bounds=lp"], "--option bounds", "not to greedy"),
+    (["--method", "greedy", "--option", "bounds=exact"], "--option bounds", "expected one of cheap, lp, milp"),
     (["--method", "auto", "--option", "windows=maybe"], "--option windows", "expected on or off"),
     (["--method", "cpsat", "--option", "race=yes"], "--option race", "expected on or off"),
     (["--method", "milp", "--option", "race=off"], "--option race", "cpsat, auto; not to milp"),

@@ -65,45 +65,25 @@ def compute_bounds(trace: Any, hardware: Any, capacity: dict[str, int], budget: 
     >>> d["status"], d["bound"], d["best"]
     ('bound', 2.0, 'compute')
     """
-    from formulations.relax import window_bound
-    from solver.bounds import lower_bounds
+    from solver.bounding import instance_bounds
 
     until = deadline_of(SimpleNamespace(time_limit=time_limit, deadline=deadline))
     instance = make_instance(trace, hardware, capacity, budget, within_device=True)
-    cheap = {k: float(v) for k, v in lower_bounds(instance).items()}
-    res = window_bound(trace, instance.hardware, recompute=recompute, deadline=until)
-    bounds = dict(cheap)
+    bset = instance_bounds(instance, "milp" if milp else "lp", recompute=recompute, deadline=until)
     out: dict[str, Any] = {"trace": trace.name, "hardware": hardware.name,
                            "compute_tier": hardware.compute_tier, "capacity": instance.compute_capacity,
-                           "compute_time": trace.compute_time, "relaxation": res.status,
-                           "relaxation_stats": dict(res.stats), "message": res.message}
-    infeasible = res.status == "infeasible" or any(math.isinf(v) for v in cheap.values())
-    if res.status == "bound":
-        bounds["window-lp"] = res.value
-        if milp:
-            mres = window_bound(trace, instance.hardware, recompute=recompute, integral=True,
-                                deadline=None if until is None else until.reserving())
-            out["relaxation_milp"] = mres.status
-            out["relaxation_milp_stats"] = dict(mres.stats)
-            if mres.status == "infeasible":
-                infeasible = True
-                out["message"] = mres.message
-            elif mres.status == "bound":
-                bounds["window-milp"] = mres.value
-    finite = {k: v for k, v in bounds.items() if math.isfinite(v)}
-    out["bounds"] = {k: (v if math.isfinite(v) else "inf") for k, v in bounds.items()}
-    if infeasible:
-        out["status"] = "infeasible"
-        out["bound"] = None
-        out["best"] = next((k for k, v in cheap.items() if math.isinf(v)),
-                           "window-lp" if res.status == "infeasible" else "window-milp")
-        if not out["message"]:
-            out["message"] = f"the {out['best']} bound proves that nothing fits"
-    else:
-        best = max(finite, key=lambda k: finite[k]) if finite else None
-        out["status"] = "bound"
-        out["bound"] = finite[best] if best else None
-        out["best"] = best
+                           "compute_time": trace.compute_time,
+                           "relaxation": bset.stats.get("relaxation", "not run (a cheap bound proves infeasibility)"),
+                           "relaxation_stats": dict(bset.stats.get("relaxation_stats", {})),
+                           "message": bset.message}
+    if "relaxation_milp" in bset.stats:
+        out["relaxation_milp"] = bset.stats["relaxation_milp"]
+        out["relaxation_milp_stats"] = dict(bset.stats["relaxation_milp_stats"])
+    out["bounds"] = {k: (v if math.isfinite(v) else "inf") for k, v in bset.bounds.items()}
+    infeasible = bset.status == "infeasible"
+    out["status"] = bset.status
+    out["bound"] = bset.bound
+    out["best"] = bset.best
     if stage and not infeasible:
         from formulations.common import build_problem
         from formulations.relax import stage_lp_bound

@@ -27,7 +27,7 @@ from solver.units import UnitError, format_bytes, format_time, parse_time
 #: The dedicated flags of ``SolveOptions.extra`` keys (any other key comes from ``--option KEY=VALUE``).
 FLAG_OF_KEY: Mapping[str, str] = MappingProxyType({
     "objective": "--objective", "max_overhead": "--max-overhead", "makespan": "--makespan",
-    "write_model": "--write-model", "resolution": "--resolution", "log": "--solver-log",
+    "write_model": "--write-model", "resolution": "--resolution", "log": "--solver-log", "bounds": "--bounds",
 })
 
 
@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="solver threads (exact methods; the heuristics ignore it); with N >= 2, cpsat and auto "
                         "run their window MILP bound on one more thread beside the search")
     p.add_argument("--no-recompute", action="store_true", help="do not recompute; only move tensors")
+    p.add_argument("--bounds", choices=("cheap", "lp", "milp"), default=None,
+                   help="the lower bound the gap is measured against: cheap (compute, traffic, capacity; "
+                        "milliseconds), lp (adds the window LP, as `tierplan bound`), milp (adds its integral "
+                        "version, as `tierplan bound --milp`) [default: cheap for the heuristics, milp for the "
+                        "exact methods]")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method-specific option (repeatable), e.g. --option window=4 (belady); a key the "
                         "method does not read is refused")
@@ -286,6 +291,9 @@ def human_summary(out: SolveOutcome, instance_facts: dict[str, Any], path: str |
         gap = f"{out.gap * 100:.2f}%" if out.gap is not None else "n/a"
         label = "makespan lower bound" if other else "lower bound"
         w(f"  {label} {format_time(out.bound)} ({which})  gap {gap}")
+        if which in ("compute", "fetch", "writeback", "capacity") and instance_facts.get("bounds") in (None, "cheap") \
+                and not instance_facts.get("exact"):
+            w("  (cheap bounds only: --bounds lp adds the window LP relaxation, the bound of `tierplan bound`)")
     if clock is not None:
         w(_clock_line(clock))
     elif instance_facts.get("resolution") is not None:
@@ -320,7 +328,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError.single("--threads", "", f"must be at least 1, got {args.threads}")
     extra = method_extra(method, args.option, {
         "objective": args.objective, "max_overhead": args.max_overhead, "makespan": args.makespan,
-        "write_model": args.write_model, "resolution": args.resolution, "log": True if args.solver_log else None})
+        "write_model": args.write_model, "resolution": args.resolution, "log": True if args.solver_log else None,
+        "bounds": args.bounds})
     if "resolution" in extra:
         from formulations.cpsat import MAX_EXACT_TICKS
 
@@ -343,7 +352,8 @@ def run(args: argparse.Namespace) -> int:
     facts = {"trace": trace.name, "hardware": hardware.name, "ops": len(trace.ops),
              "compute_tier": hardware.compute_tier, "capacity": instance.compute_capacity,
              "peak": trace.no_offload_peak, "budget": args.budget, "compute": trace.compute_time,
-             "resolution": extra.get("resolution"), "capacity_source": dict(instance.capacity_source)}
+             "resolution": extra.get("resolution"), "capacity_source": dict(instance.capacity_source),
+             "bounds": extra.get("bounds"), "exact": method.exact}
     if args.json:
         doc = out.to_dict()
         doc.update({"trace": trace.name, "hardware": hardware.name, "ops": len(trace.ops),
