@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from solver.deadline import Deadline, Poll
 from solver.model import AT_START, Hardware, Trace
 from solver.plans import route as _route
 
@@ -51,6 +52,9 @@ PROLOGUE = -1
 
 #: Stream name of the compute stream (runs and recomputes).
 COMPUTE = "compute"
+
+#: tensors analysed between two readings of the clock by :func:`build_problem`
+BUILD_POLL_EVERY = 64
 
 
 class Unsupported(ValueError):
@@ -317,7 +321,7 @@ def op_requirement(trace: Trace, op: int) -> int:
 
 
 def build_problem(trace: Trace, hardware: Hardware, *, recompute: bool = True,
-                  cap_floor: int | None = None) -> Problem:
+                  cap_floor: int | None = None, deadline: Deadline | None = None) -> Problem:
     """Analyse an instance into the index sets every formulation uses.
 
     Parameters
@@ -326,6 +330,9 @@ def build_problem(trace: Trace, hardware: Hardware, *, recompute: bool = True,
         Hardware with every capacity override already applied.
     recompute : bool
         Whether recomputation is an option.
+    deadline : Deadline, optional
+        Polled every :data:`BUILD_POLL_EVERY` tensors: past it, :class:`solver.deadline.OutOfTime`
+        is raised (the analysis of a long trace takes seconds).
     cap_floor : int, optional
         Mark positions critical against this compute-tier capacity instead of the hardware's
         (the min-memory objective, whose capacity is a variable, passes its lower bound).
@@ -376,7 +383,9 @@ def build_problem(trace: Trace, hardware: Hardware, *, recompute: bool = True,
         a, b = bisect.bisect_left(crit_list, lo), bisect.bisect_right(crit_list, hi)
         return (crit_list[a], crit_list[b - 1], b - a) if b > a else (0, -1, 0)
 
+    tick = Poll(deadline, BUILD_POLL_EVERY)
     for t, tensor in enumerate(trace.tensors):
+        tick()
         death = trace.death[t]
         if death == AT_START:
             continue

@@ -71,7 +71,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from solver.deadline import Deadline, deadline_of
+from solver.deadline import Deadline, OutOfTime, deadline_of
 from solver.feasibility import held_at_start, infeasible_reason
 from solver.methods import OBJECTIVES, Instance, ObjectiveResult, PlanResult, SolveOptions
 from solver.model import Schedule, Trace
@@ -478,10 +478,14 @@ def _plan(instance: Instance, options: SolveOptions, formulation: str, backend: 
         return _result("optimal", warm.schedule, formulation, objective, warm_score, None, stats,
                        goal(warm_score, floor), f"the {warm.method} schedule meets the capacity floor")
     try:
-        problem = build_problem(tr, hw, recompute=options.recompute, cap_floor=floor)
+        problem = build_problem(tr, hw, recompute=options.recompute, cap_floor=floor, deadline=dl.reserving())
     except Unsupported as exc:
         return _warm_result(warm, warm_score, "error", f"{formulation}: {exc}", stats, formulation, objective,
                             goal(warm_score, None), universal)
+    except OutOfTime:
+        stats.update(wall_s=round(time.perf_counter() - t0, 3))
+        return _warm_result(warm, warm_score, "timeout", f"{formulation}: the time limit came while analysing the "
+                            "instance for a model", stats, formulation, objective, goal(warm_score, None), universal)
     stage_size, cp_size = model_sizes(problem)
     stats.update(size_stage=stage_size, size_options=cp_size)
     too_big_milp = stage_size > int(extra.get("max_milp", MILP_MAX_SIZE))

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -230,7 +229,10 @@ def capacity_bound(instance: Instance) -> float:
         late = cand[np.argsort(-(start[cand] + excess[cand] / bw), kind="stable")[:CAPACITY_INSTANTS]]
         pick = np.unique(np.concatenate([pick, late]))
     best = 0.0
-    users = tr.users
+    # every (tensor, user) pair as one sorted key, so that the next use after op i of many tensors
+    # at once is one searchsorted (a tensor in `later` has a user after i)
+    stride = n + 1
+    keys = np.fromiter((t * stride + u for t, us in enumerate(tr.users) for u in us), dtype=np.int64)
     for i in pick.tolist():
         used = np.zeros(nt, dtype=bool)
         used[list(tr.op_reads[i])] = True
@@ -242,7 +244,8 @@ def capacity_bound(instance: Instance) -> float:
         if need <= 0:
             continue
         cand = np.flatnonzero(later)
-        nxt = np.asarray([_next_after(users[t], i) for t in cand.tolist()], dtype=np.int64)
+        base = cand.astype(np.int64) * stride
+        nxt = keys[np.searchsorted(keys, base + i, side="right")] - base
         lb = _mix_bound(need, later & rec, size, producer, dur, total, float(start[i]), bw,
                         size[cand].astype(np.float64), nxt, total - start)
         if lb > best:
@@ -250,11 +253,6 @@ def capacity_bound(instance: Instance) -> float:
             if math.isinf(best):
                 return best
     return best
-
-
-def _next_after(us: tuple[int, ...], i: int) -> int:
-    k = bisect_right(us, i)
-    return us[k]
 
 
 def _mix_bound(need: int, rec_mask: np.ndarray, size: np.ndarray, producer: np.ndarray, dur: np.ndarray,

@@ -515,3 +515,41 @@ def test_a_bench_row_carries_the_solves_overrun() -> None:
     outcome = SimpleNamespace(report=None, status="timeout", plan_s=4.0, wall_s=5.0, message="", bound=None, gap=None)
     assert row_fields(outcome, 10.0)["overrun"] == 0.5
     assert "overrun" not in row_fields(outcome)
+
+
+def test_the_instance_analysis_of_the_exact_methods_polls_the_deadline():
+    """`build_problem` (seconds on a 2,600-op decode trace) stops at a passed deadline."""
+    from formulations.common import build_problem
+    from solver.deadline import Deadline, OutOfTime
+    from solver.model import Hardware, Op, Tensor, Tier, Trace
+
+    n = 300   # more tensors than the poll's period, so the clock is read
+    tr = Trace("t", tuple(Tensor(id=f"x{i}", bytes=8) for i in range(n)),
+               tuple(Op(id=f"o{i}", duration=1.0, inputs=(f"x{i - 1}",) if i else (), outputs=(f"x{i}",))
+                     for i in range(n)))
+    hw = Hardware("h", "HBM", (Tier("HBM", 10**6),))
+    assert build_problem(tr, hw, deadline=Deadline(10.0, clock=lambda: 0.0)).epochs
+    with pytest.raises(OutOfTime):
+        build_problem(tr, hw, deadline=Deadline(0.0, clock=lambda: 1.0))
+
+
+def test_the_initial_fetches_of_the_heuristics_poll_the_time_limit():
+    """The fetch pass (seconds on traces with many tensors starting off the compute tier) ticks once
+    per tensor, so a heuristic's time limit interrupts it."""
+    from solver.heuristics.engine import Engine
+    from solver.model import Hardware, Link, Op, Tensor, Tier, Trace
+    from solver.methods import Instance
+
+    tensors = tuple(Tensor(id=f"w{i}", bytes=8, initial_tier="DDR") for i in range(5))
+    ops = tuple(Op(id=f"o{i}", duration=1.0, inputs=(f"w{i}",)) for i in range(5))
+    hw = Hardware("h", "HBM", (Tier("HBM", 100), Tier("DDR", 100)),
+                  (Link("HBM", "DDR", 1e9), Link("DDR", "HBM", 1e9)))
+    calls: list[int] = []
+    Engine(Instance(Trace("t", tensors, ops), hw)).initial_fetches(tick=lambda: calls.append(1))
+    assert len(calls) == 3 * 5   # the ASAP pass, the ALAP pass and the booking, once per tensor
+
+    def stop() -> None:
+        raise RuntimeError("time is up")
+
+    with pytest.raises(RuntimeError):
+        Engine(Instance(Trace("t", tensors, ops), hw)).initial_fetches(tick=stop)

@@ -63,7 +63,7 @@ def _sweep(eng: Engine, window: int, tick: Poll | None = None) -> dict[str, int]
     f = eng.f
     tr = f.trace
     n = f.n
-    eng.initial_fetches(lookahead=window)
+    eng.initial_fetches(lookahead=window, tick=tick)
     heap: list[tuple[float, int, int, int]] = []     # (-next use, tensor, last touch, next touch)
     stats = {"evictions": 0, "drops": 0}
 

@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 from bisect import bisect_right, insort
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -560,7 +561,7 @@ class Engine:
         return moved
 
     # -- moves every plan needs ---------------------------------------------------------------------
-    def initial_fetches(self, lookahead: int | None = None) -> None:
+    def initial_fetches(self, lookahead: int | None = None, tick: Callable[[], None] | None = None) -> None:
         """Fetch the tensors that start outside the compute tier before their first use.
 
         With ``lookahead=None`` each fetch is booked as late as possible before its first use,
@@ -569,6 +570,10 @@ class Engine:
         ``W`` each is issued ``W`` ops before its first use. A tensor nobody reads stays where
         it is.
 
+        ``tick`` is called once per tensor planned (a time limit's poll, which raises
+        :class:`solver.deadline.OutOfTime` once the time is up: on a trace with many tensors
+        starting off the compute tier this pass takes seconds).
+
         Raises
         ------
         PlanningError
@@ -576,6 +581,7 @@ class Engine:
         """
         f = self.f
         C = f.C
+        tick = tick if tick is not None else (lambda: None)
         names = [t.name for t in f.hardware.tiers]
         todo = []
         for t in range(len(f.size)):
@@ -598,11 +604,13 @@ class Engine:
             scratch = Links(f.hop, len(f.streams))
             early = {}
             for first, t in todo:
+                tick()
                 path = f.route[(f.home[t], C)]
                 st, _ = scratch.asap(f.size[t], path, 0.0)
                 scratch.book(f.size[t], path, st)
                 early[t] = st[0]
             for first, t in reversed(todo):
+                tick()
                 path = f.route[(f.home[t], C)]
                 size = f.size[t]
                 starts = self.links.alap(size, path, f.start[first], early[t])
@@ -612,12 +620,14 @@ class Engine:
                 plan.append((first, t, starts))
         else:
             for first, t in todo:
+                tick()
                 path = f.route[(f.home[t], C)]
                 j = max(first - lookahead - 1, -1)
                 starts, _ = self.links.asap(f.size[t], path, f.end[j] if j >= 0 else 0.0)
                 self.links.book(f.size[t], path, starts)
                 plan.append((first, t, starts))
         for first, t, starts in plan:
+            tick()
             path = f.route[(f.home[t], C)]
             j = min(f.slot_before(starts[0]), first - 1, self.n - 1)
             keep = keep_to = -1

@@ -202,7 +202,7 @@ class _Sweep:
         eng, f = self.eng, self.eng.f
         n = f.n
         tr = f.trace
-        eng.initial_fetches()
+        eng.initial_fetches(tick=self.tick)
         for (t, b) in list(eng.prefetch_of):
             self.watch(t, -1, b)
         for t in range(len(f.size)):

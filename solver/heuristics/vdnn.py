@@ -51,7 +51,7 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
         msg = op_overflow(eng)
         if msg:
             return PlanResult("infeasible", message=msg)
-        eng.initial_fetches()
+        eng.initial_fetches(tick=tick)
         gaps = _gaps(eng)
         stats = {"offloaded": 0}
         for t, a, b, j in sorted(gaps, key=lambda g: (g[1], g[0])):

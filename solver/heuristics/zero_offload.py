@@ -45,7 +45,7 @@ def plan(instance: Instance, options: SolveOptions) -> PlanResult:
         msg = op_overflow(eng)
         if msg:
             return PlanResult("infeasible", message=msg)
-        eng.initial_fetches()
+        eng.initial_fetches(tick=tick)
         f = eng.f
         tr = f.trace
         n = f.n
